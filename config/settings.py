@@ -1,0 +1,156 @@
+"""Django settings for Sluicegate, all taken from the environment.
+
+The README's settings table documents every variable; `config.environment`
+parses them. When DATABASE_URL / REDIS_URL are unset, the embedded servers
+under the data directory are used if they are running (`config.launch`
+starts them).
+"""
+
+from __future__ import annotations
+
+import os
+
+from config.embedded import running_postgres_url, running_redis_url
+from config.environment import BASE_DIR, database_config, load_environment
+from config.redis_urls import kombu_url
+
+ENV = load_environment(os.environ)
+
+DEBUG = ENV.debug
+SECRET_KEY = ENV.secret_key
+ALLOWED_HOSTS = list(ENV.allowed_hosts)
+SLUICEGATE_ENV = ENV.mode
+SLUICEGATE_DATA_DIR = ENV.data_dir
+SLUICEGATE_ENCRYPTION_KEYS = ENV.encryption_keys
+SLUICEGATE_DEMO_DATABASE = ENV.demo_database
+
+# An unset URL with no embedded server running is reported by the system
+# check config.W001 / W002 rather than failing here, so tools that only import
+# settings (mypy's Django plugin, `manage.py help`) still work.
+DATABASE_URL = ENV.database_url or running_postgres_url(ENV.data_dir)
+REDIS_URL = ENV.redis_url or running_redis_url(ENV.data_dir)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_celery_beat",
+    "config.apps.ConfigConfig",
+    "services",
+    "rbac",
+    "sync",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": database_config(DATABASE_URL or "postgres:///sluicegate")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL or "redis://127.0.0.1:6379/0",
+        "KEY_PREFIX": "sg",
+    }
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+# Development serves static files straight from the apps; production serves
+# the collected, hashed copies (`collectstatic` runs in the container build).
+STATIC_ROOT = BASE_DIR / "staticfiles" if ENV.is_production else None
+WHITENOISE_USE_FINDERS = not ENV.is_production
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if ENV.is_production
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    "UNAUTHENTICATED_USER": None,
+}
+
+CELERY_BROKER_URL = kombu_url(REDIS_URL) if REDIS_URL else None
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = TIME_ZONE
+
+# Security headers; HTTPS-only cookies whenever we are not in development.
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = ENV.is_production
+CSRF_COOKIE_SECURE = ENV.is_production
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_REFERRER_POLICY = "same-origin"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "config.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": ENV.log_format},
+    },
+    "root": {"handlers": ["console"], "level": ENV.log_level},
+    "loggers": {
+        # Request bodies and SQL parameters may hold secrets: never log them.
+        "django.db.backends": {"level": "WARNING", "propagate": True},
+    },
+}

@@ -1,0 +1,10 @@
+"""Django app configuration for `rbac`."""
+
+from django.apps import AppConfig
+
+
+class RbacConfig(AppConfig):
+    """Access control."""
+
+    name = "rbac"
+    verbose_name = "Access control"

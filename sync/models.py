@@ -1,0 +1,1 @@
+"""Models of `sync`: the platform's own state, kept in its PostgreSQL database."""

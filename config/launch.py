@@ -43,10 +43,11 @@ def start_embedded_servers() -> list[EmbeddedServer]:
     return servers
 
 
-def run_child(command: Sequence[str]) -> int:
+def run_child(command: Sequence[str], *, stop_is_success: bool = False) -> int:
     """Run `command`, forwarding SIGINT/SIGTERM to it; return its exit code.
 
-    A child stopped because we were asked to stop (Ctrl-C) counts as success.
+    With `stop_is_success`, a child stopped because we were asked to stop
+    (Ctrl-C on `make run`) counts as a clean exit.
     """
     child = subprocess.Popen(command, cwd=BASE_DIR)  # noqa: S603 (our own commands)
     stop_requested = False
@@ -60,7 +61,7 @@ def run_child(command: Sequence[str]) -> int:
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         code = child.wait()
-        return 0 if stop_requested else code
+        return 0 if stop_requested and stop_is_success else code
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -110,7 +111,8 @@ def command_run() -> int:
     os.environ["PATH"] = os.pathsep.join((str(Path(sys.executable).parent), os.environ["PATH"]))
     threading.Thread(target=print_banner_when_up, args=(port, env.data_dir), daemon=True).start()
     return run_child(
-        [sys.executable, "-m", "honcho", "-f", str(PROCFILE), "-d", str(BASE_DIR), "start"]
+        [sys.executable, "-m", "honcho", "-f", str(PROCFILE), "-d", str(BASE_DIR), "start"],
+        stop_is_success=True,
     )
 
 

@@ -22,9 +22,10 @@ COLUMNS = sql.SQL(", ").join(map(sql.Identifier, CONTACT_COLUMNS))
 
 def timed_copy(conn: psycopg.Connection, rows: list[tuple[object, ...]]) -> float:
     started = time.perf_counter()
-    with conn.cursor() as cur, cur.copy(
-        sql.SQL("COPY bench_contacts ({}) FROM STDIN").format(COLUMNS)
-    ) as copy:
+    with (
+        conn.cursor() as cur,
+        cur.copy(sql.SQL("COPY bench_contacts ({}) FROM STDIN").format(COLUMNS)) as copy,
+    ):
         for row in rows:
             copy.write_row(row)
     return time.perf_counter() - started

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -24,6 +25,46 @@ def demo_database(
     with django_db_blocker.unblock():  # type: ignore[attr-defined]
         drop_database(name)
         load_demo(name)
+    yield name
+    with django_db_blocker.unblock():  # type: ignore[attr-defined]
+        drop_database(name)
+
+
+TARGET_SCHEMA = Path(__file__).parent / "fixtures" / "target_schema.sql"
+POSTGIS_COLUMNS = (
+    "CREATE EXTENSION IF NOT EXISTS postgis",
+    "ALTER TABLE every_type ADD COLUMN c_geometry geometry(Point, 4326), "
+    "ADD COLUMN c_geography geography(Point, 4326)",
+    "UPDATE every_type SET c_geometry = 'SRID=4326;POINT(4.9 52.37)', "
+    "c_geography = 'SRID=4326;POINT(4.9 52.37)' WHERE id = 1",
+)
+
+
+@pytest.fixture(scope="session")
+def target_database(
+    worker_suffix: str, django_db_setup: None, django_db_blocker: pytest.FixtureRequest
+) -> Iterator[str]:
+    """A database of this worker's own with every table shape and column type.
+
+    Built from tests/fixtures/target_schema.sql, plus PostGIS columns
+    (`every_type.c_geometry`, `c_geography`) when the extension is available.
+    """
+    import psycopg
+
+    from config.database import platform_conninfo
+    from services.demo import drop_database, ensure_database
+
+    name = f"sg_test_target_{worker_suffix}"
+    with django_db_blocker.unblock():  # type: ignore[attr-defined]
+        drop_database(name)
+        ensure_database(name)
+        with psycopg.connect(platform_conninfo(dbname=name)) as conn:
+            conn.execute(TARGET_SCHEMA.read_text().encode())
+            available = conn.execute(
+                "SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'"
+            ).fetchone()
+            for statement in POSTGIS_COLUMNS if available else ():
+                conn.execute(statement.encode())
     yield name
     with django_db_blocker.unblock():  # type: ignore[attr-defined]
         drop_database(name)

@@ -10,8 +10,14 @@ import pytest
 
 @pytest.fixture(scope="session")
 def worker_suffix(worker_id: str) -> str:
-    """Return a suffix unique to this xdist worker ('main' without xdist)."""
-    return worker_id
+    """Return a suffix unique to this run's platform database and xdist worker.
+
+    Two runs against different DATABASE_URL database names, or two workers of
+    one run, never share a demo or target database.
+    """
+    from django.conf import settings
+
+    return f"{settings.DATABASES['default']['NAME']}_{worker_id}".lower()
 
 
 @pytest.fixture(scope="session")

@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import os
 
+import django_stubs_ext
+
 from config.embedded import running_postgres_url, running_redis_url
 from config.environment import BASE_DIR, database_config, load_environment
 from config.redis_urls import kombu_url
+
+# Lets generic Django classes be subscripted at run time (`ModelAdmin[Service]`).
+django_stubs_ext.monkeypatch()
 
 ENV = load_environment(os.environ)
 
@@ -117,8 +122,13 @@ STORAGES = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "services.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
+# Largest request body accepted (bytes); larger ones answer 413.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 CELERY_BROKER_URL = kombu_url(REDIS_URL) if REDIS_URL else None
 CELERY_RESULT_BACKEND = None

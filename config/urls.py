@@ -1,9 +1,10 @@
-"""Root URLs: the admin console and the health probes."""
+"""Root URLs: the admin console, the health probes and the API."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from config import health
+from services.api import views as api_views
 
 admin.site.site_header = "Sluicegate"
 admin.site.site_title = "Sluicegate"
@@ -13,4 +14,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),
+    path("api/v2/", include("services.api.urls")),
+    path("api/v2", api_views.ServicesView.as_view()),
 ]
+
+handler500 = "config.errors.server_error"

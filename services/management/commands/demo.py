@@ -1,4 +1,4 @@
-"""`manage.py demo`: load the demo CRM database and the demo admin user."""
+"""`manage.py demo`: load the demo CRM database, register it as service `demo`, add the admin."""
 
 from __future__ import annotations
 
@@ -9,10 +9,14 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from services.demo import load_demo
 from services.demo.accounts import ensure_demo_admin
+from services.demo.service import register_demo_service
 
 
 class Command(BaseCommand):
-    help = "Create the demo CRM database (idempotent) and the demo admin user."
+    help = (
+        "Create the demo CRM database, register it as service 'demo' and create the demo "
+        "admin user (all idempotent)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -31,5 +35,7 @@ class Command(BaseCommand):
         verb = "Loaded" if result.loaded else "Kept"
         postgis = "with PostGIS" if result.postgis else "without PostGIS"
         self.stdout.write(f"{verb} demo database {dbname} ({postgis}): {counts}.")
+        service = register_demo_service(dbname)
+        self.stdout.write(f"Registered service '{service.name}'.")
         if ensure_demo_admin(settings.SLUICEGATE_DATA_DIR):
             self.stdout.write("Created the demo admin user 'admin'.")

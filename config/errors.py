@@ -1,0 +1,21 @@
+"""The 500 answer: the API's JSON envelope under /api/, Django's page elsewhere."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import server_error as django_server_error
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """Never a stack trace: a fixed message (the error itself is logged by Django)."""
+    if request.path.startswith("/api/"):
+        body = {
+            "error": {
+                "code": 500,
+                "message": "An internal error occurred.",
+                "status_code": 500,
+                "context": None,
+            }
+        }
+        return JsonResponse(body, status=500)
+    return django_server_error(request)

@@ -1,0 +1,1 @@
+"""The HTTP edge of database services: `/api/v2` routes, viewsets, envelopes and errors."""

@@ -1,0 +1,220 @@
+"""The `/api/v2` views: services, a service's resources, tables, schemas, and the table router.
+
+One rule: the caller is authenticated and given an `Access` before any
+service, table or column name is looked at, so an anonymous or unprivileged
+caller learns nothing about what exists.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from rbac.authentication import AdminSessionAuthentication, ApiKeyAuthentication
+from services.api.access import Access, access_for
+from services.api.describe import describe_table, label
+from services.api.errors import ApiError, envelope
+from services.api.factory import viewset_for
+from services.api.params import parse_bool
+from services.api.reads import ReadContext, json_response
+from services.api.registry import active_service_labels, service_config
+from services.connection import ServiceConfig
+from services.pools import ServiceUnavailable
+from services.schema_cache import get_snapshot, refresh_snapshot
+from services.sql.schema import SchemaSnapshot, Table
+
+OVERRIDE_HEADERS = ("HTTP_X_HTTP_METHOD", "HTTP_X_METHOD_OVERRIDE")
+
+
+def request_values(request: Request) -> dict[str, Any]:
+    """Query parameters, plus the JSON body's keys for a POST tunnelled as GET."""
+    values: dict[str, Any] = dict(request.query_params.items())
+    if request.method == "POST" and isinstance(request.data, dict):
+        values.update(request.data)
+    return values
+
+
+def overridden_method(request: Request) -> str | None:
+    meta = request._request.META
+    for header in OVERRIDE_HEADERS:
+        if meta.get(header):
+            return str(meta[header]).upper()
+    method = request.query_params.get("method")
+    return method.upper() if method else None
+
+
+class FixedNegotiation(BaseContentNegotiation):
+    """The views choose their own formats (JSON, or CSV/NDJSON streams from `Accept`)."""
+
+    def select_parser(self, request: Request, parsers: Any) -> Any:
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request: Request, renderers: Any, format_suffix: Any = None) -> Any:
+        return renderers[0], renderers[0].media_type
+
+
+class ApiView(APIView):
+    """Base of every `/api/v2` view: authentication, access, the error envelope."""
+
+    authentication_classes = (ApiKeyAuthentication, AdminSessionAuthentication)
+    permission_classes = ()
+    content_negotiation_class = FixedNegotiation
+    access: Access
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        self.access = access_for(request.user)
+
+    def post(
+        self, request: Request, *args: Any, **kwargs: Any
+    ) -> HttpResponse | StreamingHttpResponse:
+        """`X-HTTP-Method: GET` (or `?method=GET`) tunnels a read through POST."""
+        if overridden_method(request) == "GET" and hasattr(self, "get"):
+            return self.get(request, *args, **kwargs)  # type: ignore[no-any-return]
+        raise ApiError(405, f"Method {request.method} is not allowed on this resource.")
+
+    def service(self, name: str) -> ServiceConfig:
+        config = service_config(name)
+        if config is None:
+            raise ApiError(404, f"Service '{name}' not found.")
+        return config
+
+    def snapshot(self, config: ServiceConfig) -> SchemaSnapshot:
+        try:
+            return get_snapshot(config)
+        except ServiceUnavailable as error:
+            raise ApiError(503, str(error)) from None
+        except Exception as error:  # the database is down or refuses us
+            if error.__class__.__module__.startswith("psycopg"):
+                raise ApiError(503, f"Service '{config.name}' is unavailable.") from None
+            raise
+
+    def table(self, snapshot: SchemaSnapshot, name: str) -> Table:
+        """The table under the caller's access; unreachable answers like nonexistent."""
+        table = snapshot.table(name)
+        if table is None or self.access.policy_for(table) is None:
+            raise ApiError(404, f'Table "{name}" does not exist in the database.')
+        return table
+
+
+class ServicesView(ApiView):
+    """GET /api/v2: the services the caller can reach."""
+
+    def get(self, request: Request) -> HttpResponse:
+        services = active_service_labels()
+        if parse_bool(request.query_params, "as_list"):
+            return JsonResponse({"resource": [name for name, _label in services]})
+        return JsonResponse(
+            {
+                "resource": [
+                    {"name": name, "label": service_label or label(name), "type": "pgsql"}
+                    for name, service_label in services
+                ]
+            }
+        )
+
+
+class ServiceView(ApiView):
+    """GET /api/v2/{service}: the service's resources."""
+
+    RESOURCES = ("_schema", "_table")
+
+    def get(self, request: Request, service: str) -> HttpResponse:
+        self.service(service)
+        if parse_bool(request.query_params, "as_list"):
+            return JsonResponse({"resource": list(self.RESOURCES)})
+        return JsonResponse({"resource": [{"name": name} for name in self.RESOURCES]})
+
+
+class TableIndexView(ApiView):
+    """GET /api/v2/{service}/_table: reachable tables and views."""
+
+    def get(self, request: Request, service: str) -> HttpResponse:
+        config = self.service(service)
+        if parse_bool(request.query_params, "refresh"):
+            snapshot = refresh_snapshot(config)
+        else:
+            snapshot = self.snapshot(config)
+        tables = [
+            table for table in snapshot.tables.values() if self.access.policy_for(table) is not None
+        ]
+        if parse_bool(request.query_params, "as_list"):
+            return JsonResponse({"resource": [table.name for table in tables]})
+        return JsonResponse(
+            {
+                "resource": [
+                    {
+                        "name": table.name,
+                        "label": label(table.name),
+                        "is_view": table.is_view,
+                        "access": self.access.verbs_for(table),
+                    }
+                    for table in tables
+                ]
+            }
+        )
+
+
+class TableView(ApiView):
+    """GET /api/v2/{service}/_table/{table}[/{id}]: routed to the table's ViewSet."""
+
+    def get(
+        self, request: Request, service: str, table: str, pk: str | None = None
+    ) -> HttpResponse | StreamingHttpResponse:
+        config = self.service(service)
+        snapshot = self.snapshot(config)
+        found = self.table(snapshot, table)
+        policy = self.access.policy_for(found)
+        assert policy is not None  # checked by self.table
+        viewset = viewset_for(config.name, snapshot.version, found)(
+            request=request, format_kwarg=None, args=(), kwargs={"pk": pk} if pk else {}
+        )
+        viewset.action = "retrieve" if pk is not None else "list"
+        viewset.context = ReadContext(config, snapshot, found, self.access, policy)
+        viewset.request_values = request_values(request)
+        if pk is not None:
+            return viewset.retrieve(request, pk)
+        return viewset.list(request)
+
+
+class SchemaIndexView(ApiView):
+    """GET /api/v2/{service}/_schema: the reachable tables' names."""
+
+    def get(self, request: Request, service: str) -> HttpResponse:
+        snapshot = self.snapshot(self.service(service))
+        names = [
+            table.name
+            for table in snapshot.tables.values()
+            if self.access.policy_for(table) is not None
+        ]
+        if parse_bool(request.query_params, "as_list"):
+            return JsonResponse({"resource": names})
+        return JsonResponse({"resource": [{"name": name, "label": label(name)} for name in names]})
+
+
+class SchemaTableView(ApiView):
+    """GET /api/v2/{service}/_schema/{table}: one table described."""
+
+    def get(self, request: Request, service: str, table: str) -> HttpResponse:
+        snapshot = self.snapshot(self.service(service))
+        found = self.table(snapshot, table)
+        policy = self.access.policy_for(found)
+        assert policy is not None
+        body = describe_table(
+            snapshot,
+            found,
+            policy,
+            policy_of=self.access.policy_for,
+            access=self.access.verbs_for(found),
+        )
+        return json_response(json.dumps(body))
+
+
+def unknown_path(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    """Any other path under /api/v2: 404 in the envelope."""
+    return JsonResponse(envelope(404, "Resource not found."), status=404)

@@ -74,6 +74,11 @@ def manage(*args: str) -> None:
         raise SystemExit(code)
 
 
+def read_data_file(path: Path) -> str:
+    """Return a generated value kept in the data dir, or a hint where it comes from."""
+    return path.read_text().strip() if path.exists() else "(run manage.py demo)"
+
+
 def print_banner_when_up(port: str, data_dir: Path) -> None:
     """Wait for the web process, then print where to go and how to log in."""
     base = f"http://127.0.0.1:{port}"
@@ -87,15 +92,14 @@ def print_banner_when_up(port: str, data_dir: Path) -> None:
     else:
         print(f"Sluicegate did not answer on {base} within {READY_TIMEOUT_SECONDS}s.", flush=True)  # noqa: T201
         return
-    password_file = data_dir / "admin_password"
-    password = (
-        password_file.read_text().strip() if password_file.exists() else "(see manage.py demo)"
-    )
+    password = read_data_file(data_dir / "admin_password")
+    key = read_data_file(data_dir / "demo_api_key")
     banner = f"""
 Sluicegate is running.
   Admin:   {base}/admin/   user: admin   password: {password}
+  API:     {base}/api/v2/demo/_table   (the demo CRM)
   Health:  {base}/health/ready
-  Try:     curl -s {base}/health/ready
+  Try:     curl -s -H "X-API-Key: {key}" "{base}/api/v2/demo/_table/contacts?limit=3&fields=id,email,status"
 Press Ctrl-C to stop everything.
 """
     print(banner, flush=True)  # noqa: T201 (the banner is this command's output)

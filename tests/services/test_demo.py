@@ -1,3 +1,4 @@
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -5,6 +6,7 @@ import psycopg
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.test import Client
 from pytest_django.fixtures import Settings
 
 from config.database import platform_conninfo
@@ -166,3 +168,25 @@ def test_demo_command_creates_the_admin_with_the_stored_password(
     call_command("demo", database=demo_database)  # second run: same user, same password
     assert get_user_model().objects.filter(username="admin").count() == 1
     assert (tmp_path / "admin_password").read_text().strip() == password
+
+
+def test_demo_api_key_reads_demo_rows_and_survives_a_second_run(
+    settings: Settings, tmp_path: Path, demo_database: str, client: Client
+) -> None:
+    settings.SLUICEGATE_DATA_DIR = tmp_path
+    call_command("demo", database=demo_database)
+    key_file = tmp_path / "demo_api_key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    key = key_file.read_text().strip()
+    response = client.get(
+        "/api/v2/demo/_table/contacts",
+        {"limit": 3, "fields": "id,email,status"},
+        headers={"X-API-Key": key},
+    )
+    assert response.status_code == 200
+    rows = response.json()["resource"]
+    assert [row["id"] for row in rows] == [1, 2, 3]
+    assert set(rows[0]) == {"id", "email", "status"}
+
+    call_command("demo", database=demo_database)
+    assert key_file.read_text().strip() == key  # still valid, so kept

@@ -180,7 +180,7 @@ def test_demo_api_key_reads_demo_rows_and_survives_a_second_run(
     key = key_file.read_text().strip()
     response = client.get(
         "/api/v2/demo/_table/contacts",
-        {"limit": 3, "fields": "id,email,status"},
+        {"limit": "3", "fields": "id,email,status"},
         headers={"X-API-Key": key},
     )
     assert response.status_code == 200

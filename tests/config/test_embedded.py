@@ -48,14 +48,16 @@ def test_embedded_redis_keeps_its_data_across_restarts(tmp_path: Path) -> None:
     server = start_redis(tmp_path)
     try:
         assert running_redis_url(tmp_path) == server.url
-        redis.Redis.from_url(server.url).set("kept", "yes")
+        with redis.Redis.from_url(server.url) as client:
+            client.set("kept", "yes")
     finally:
         server.stop()
     assert running_redis_url(tmp_path) is None
 
     again = start_redis(tmp_path)
     try:
-        assert redis.Redis.from_url(again.url).get("kept") == b"yes"
+        with redis.Redis.from_url(again.url) as client:
+            assert client.get("kept") == b"yes"
     finally:
         again.stop()
     assert running_redis_url(tmp_path) is None

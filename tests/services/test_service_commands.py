@@ -20,6 +20,16 @@ from config.environment import BASE_DIR
 from services import probe
 from services.models import Service
 
+
+def platform_host() -> str:
+    """The host of the platform's own PostgreSQL (a socket directory for the embedded one)."""
+    return str(settings.DATABASES["default"].get("HOST") or "localhost")
+
+
+def platform_port() -> int:
+    return int(settings.DATABASES["default"].get("PORT") or 5432)
+
+
 pytestmark = pytest.mark.django_db
 
 PASSWORD = "pw-Command-Secret-3306"
@@ -37,8 +47,8 @@ def add_args(name: str = "crm", **overrides: str) -> list[str]:
     options = {
         "name": name,
         "label": "CRM",
-        "host": "127.0.0.1",
-        "port": "5432",
+        "host": platform_host(),
+        "port": str(platform_port()),
         "database": settings.DATABASES["default"]["NAME"],
         "user": "postgres",
     }
@@ -78,7 +88,8 @@ def test_add_service_reads_the_password_from_the_environment(password_env: str) 
     )
     assert service.statement_timeout_ms == 1000
     assert out.strip() == (
-        f"Created service 'crm' (postgres@127.0.0.1:5432/{settings.DATABASES['default']['NAME']})."
+        f"Created service 'crm' (postgres@{platform_host()}:{platform_port()}/"
+        f"{settings.DATABASES['default']['NAME']})."
     )
     assert PASSWORD not in out + err
 
@@ -295,7 +306,7 @@ def test_demo_command_registers_the_demo_service_idempotently(
     db = settings.DATABASES["default"]
     assert service.label == "Demo CRM"
     assert service.database == demo_database
-    assert (service.host, service.port) == (db["HOST"], int(db["PORT"]))
+    assert (service.host, service.port) == (platform_host(), platform_port())
     assert service.username == db["USER"]
     assert service.get_password() == (db.get("PASSWORD") or "")
     stamp = service.config().stamp

@@ -1,0 +1,602 @@
+"""The read API under load: Sluicegate against a DRF ModelViewSet and a raw endpoint.
+
+Three servers run side by side, each under gunicorn with
+`platform/gunicorn.conf.py` and the same worker count and threads:
+(S) Sluicegate (`config.wsgi`, production mode, an admin API key),
+(D) `bench.drf_baseline`, what a team would otherwise write, and
+(R) `bench.raw_endpoint`, PostgreSQL building the JSON: the practical ceiling.
+Four read cases go against S, D and R back to back; `bench.loadgen` drives
+each in a separate process. Targets: S >= 2x D and S >= 0.6x R in req/s.
+
+Beside req/s and latency it reports CPU ms per response (gunicorn plus the
+server's PostgreSQL sessions, from /proc), which a busy shared machine
+disturbs far less than throughput. The demo database is VACUUM ANALYZEd
+first, as a production table would be.
+
+One rule: everything made here (servers, demo database, login role, admin
+API key) is removed or revoked again, whatever fails; a server that answers
+errors is reported with its error counts and never crashes the run.
+BENCH_SECONDS sets the counted seconds per run (5), BENCH_ROUNDS how many
+interleaved rounds to take the best of (2).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import psycopg
+from cryptography.fernet import Fernet
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from config.database import platform_conninfo
+from config.environment import BASE_DIR
+from rbac.keys import key_digest, revoke_admin_key
+from rbac.models import AdminApiKey
+from services.demo import drop_database, load_demo
+from services.models import Service
+
+DEMO_DATABASE = "sluicegate_bench_demo"
+BENCH_ROLE = "sluicegate_bench"  # made only when the platform's user has no password
+WORKERS, THREADS = 2, 4
+CONNECTIONS = 8
+WARMUP_SECONDS = 1.0
+# Slow cases (10,000 rows through DRF) run past BENCH_SECONDS until this many
+# responses came back, so their figures rest on more than a handful.
+MIN_REQUESTS = 3 * CONNECTIONS
+BOOT_TIMEOUT_SECONDS = 60.0
+TARGET_S_OVER_D, TARGET_S_OVER_R = 2.0, 0.6
+API = "/api/v2/bench/_table/contacts"
+# PostgreSQL application_name of D's and R's sessions; S's are the demo
+# database's other client sessions, whatever Sluicegate names them.
+APP_NAMES = {"D": "bench-drf", "R": "bench-raw"}
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+COMMON_HEADERS = (
+    "Accept: application/json",
+    # As behind the TLS-terminating proxy production runs behind.
+    "X-Forwarded-Proto: https",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """One read case: its paths on Sluicegate/raw and on DRF, the `{n}` values, the rows."""
+
+    label: str
+    api_path: str
+    drf_path: str
+    cycle: str
+    rows: int | None  # None: one bare object; else rows per page (0: ask the database)
+
+
+CASES = (
+    Case("one row by pk", API + "/{n}", "/contacts/{n}/", "1:10000", None),
+    Case("100-row page", API + "?limit=100&offset={n}", "/contacts/?limit=100&offset={n}",
+         "0:9900:100", 100),
+    Case("filtered page", API + "?filter=company_id%3D{n}&limit=100",
+         "/contacts/?company_id={n}&limit=100", "1:500", 0),
+    Case("10,000-row page", API + "?limit=10000", "/contacts/?limit=10000", "1:1", 10_000),
+)  # fmt: skip
+
+
+@dataclass(slots=True)
+class Server:
+    """One gunicorn we started: its key (S/D/R), port, process and log file."""
+
+    key: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+    headers: str = ""  # extra 'Name: value' lines (the API key), kept off argv
+    notes: list[str] = field(default_factory=list)
+
+    def path(self, case: Case) -> str:
+        return case.drf_path if self.key == "D" else case.api_path
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(key: str, app: str, env: dict[str, str], logdir: Path) -> Server:
+    """Start gunicorn for `app` in its own process group; return once it answers HTTP.
+
+    Raises RuntimeError (after stopping it) when it exits or stays silent.
+    """
+    port = free_port()
+    env = {**env, "BIND": f"127.0.0.1:{port}", "PORT": str(port),
+           "WEB_CONCURRENCY": str(WORKERS), "WEB_THREADS": str(THREADS)}  # fmt: skip
+    log = logdir / f"{key}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(  # noqa: S603 (our own interpreter and config)
+            # Its own control socket: the default (~/.gunicorn/gunicorn.ctl) is shared
+            # by every gunicorn of this user, including the other two here.
+            [sys.executable, "-m", "gunicorn", "-c", "platform/gunicorn.conf.py",
+             "--control-socket", str(logdir / f"{key}.ctl"), app],
+            cwd=BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    server = Server(key=key, port=port, process=process, log=log)
+    deadline = time.monotonic() + BOOT_TIMEOUT_SECONDS
+    while time.monotonic() < deadline and process.poll() is None:
+        with contextlib.suppress(OSError, http.client.HTTPException):
+            fetch(server, "/")
+            time.sleep(1.0)  # let the other worker finish booting too
+            return server
+        time.sleep(0.2)
+    stop_server(server)
+    tail = log.read_text(errors="replace")[-2000:]
+    raise RuntimeError(f"{key} ({app}) did not start on port {port}:\n{tail}")
+
+
+def stop_server(server: Server) -> None:
+    """Stop the gunicorn we started (its whole process group): TERM, then KILL."""
+    if server.process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.process.pid, signal.SIGTERM)
+        try:
+            server.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.process.pid, signal.SIGKILL)
+            server.process.wait(timeout=10)
+
+
+def last_error(server: Server) -> str:
+    """Return the last line of the server's log that names an error, for the report."""
+    lines = server.log.read_text(errors="replace").splitlines()
+    # A traceback's last line ("TypeError: ...") says more than gunicorn's summary.
+    raised = [line for line in lines if re.match(r"[\w.]+(Error|Exception): ", line)]
+    errors = [line for line in lines if "[ERROR]" in line]
+    return (raised or errors or lines or ["(empty log)"])[-1][:300]
+
+
+def cpu_ticks(pid: int, *, reaped: bool = False) -> int:
+    """Return the CPU ticks process `pid` used (plus its reaped children's); 0 if unreadable."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    # After the parenthesised command: state, ppid, ... utime (14), stime, cutime, cstime.
+    fields = stat.rsplit(")", 1)[1].split()
+    return sum(int(value) for value in fields[11 : 15 if reaped else 13])
+
+
+def gunicorn_ticks(server: Server) -> int:
+    """Return the CPU ticks of a gunicorn: master, live workers, and workers it reaped."""
+    master = server.process.pid
+    workers = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == master:
+                workers.append(int(stat.parent.name))
+    return cpu_ticks(master, reaped=True) + sum(cpu_ticks(pid) for pid in workers)
+
+
+def backend_ticks(conn: psycopg.Connection[Any], key: str) -> dict[int, int]:
+    """Return {backend pid: CPU ticks} of server `key`'s sessions on the demo database."""
+    rows = conn.execute(
+        "SELECT pid, application_name FROM pg_stat_activity"
+        " WHERE datname = %s AND backend_type = 'client backend'",
+        [DEMO_DATABASE],
+    ).fetchall()
+    names = {name: other for other, name in APP_NAMES.items()}
+    return {pid: cpu_ticks(pid) for pid, name in rows if names.get(name, "S") == key}
+
+
+def load_with_cpu(server: Server, case: Case, seconds: float) -> dict[str, Any]:
+    """Run `load` and add the CPU ms per response of the server and of its PostgreSQL sessions.
+
+    gunicorn's master accounts for the workers it reaped (max_requests); a
+    PostgreSQL session that ends (its worker recycled) is only known up to the
+    last sample, taken every 0.25 s, so its share is nearly all counted.
+    """
+    stop = threading.Event()
+    with psycopg.connect(platform_conninfo(), autocommit=True) as conn:
+        app_before, first = gunicorn_ticks(server), backend_ticks(conn, server.key)
+        latest = dict(first)
+
+        def sample() -> None:
+            while not stop.wait(0.25):
+                latest.update(backend_ticks(conn, server.key))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            result = load(server, case, seconds)
+        finally:
+            stop.set()
+            sampler.join(timeout=10)
+        latest.update(backend_ticks(conn, server.key))
+    answered = max(1, int(result.get("answered", 0))) * CLOCK_TICKS / 1000
+    pg = sum(ticks - first.get(pid, 0) for pid, ticks in latest.items())
+    result.update(
+        app_cpu_ms=(gunicorn_ticks(server) - app_before) / answered, pg_cpu_ms=pg / answered
+    )
+    return result
+
+
+def fetch(server: Server, path: str) -> tuple[int, bytes]:
+    """GET `path` from `server` once; return (status, body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        lines = [*COMMON_HEADERS, *server.headers.splitlines()]
+        headers = dict(line.split(": ", 1) for line in lines if line)
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def command(*args: str, env: dict[str, str]) -> tuple[int, str]:
+    """Run `manage.py ARGS`; return (exit code, stdout, or stderr's tail on failure)."""
+    done = subprocess.run(  # noqa: S603 (our own manage.py)
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    return done.returncode, (done.stdout if done.returncode == 0 else done.stderr[-1500:])
+
+
+def create_bench_role(password: str) -> None:
+    """Create (or reset) the login role BENCH_ROLE, allowed to read the demo tables."""
+    role = sql.Identifier(BENCH_ROLE)
+    with psycopg.connect(platform_conninfo(), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [BENCH_ROLE]).fetchone()
+        verb = sql.SQL("ALTER" if exists else "CREATE")
+        # Utility statements take no bound parameters; Literal quotes the password.
+        conn.execute(
+            sql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(verb, role, sql.Literal(password))
+        )
+    with psycopg.connect(platform_conninfo(dbname=DEMO_DATABASE), autocommit=True) as conn:
+        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(role))
+        conn.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(role))
+
+
+def drop_bench_role() -> None:
+    """Drop BENCH_ROLE if this run made it (its grants went with the demo database)."""
+    with psycopg.connect(platform_conninfo(), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(BENCH_ROLE)))
+
+
+def prepare_sluicegate(env: dict[str, str]) -> tuple[str, list[str]]:
+    """Create the admin, its API key and the `bench` service; return (key, problems).
+
+    The commands run with the run's SECRET_KEY and encryption keys (in `env`),
+    so the gunicorn started with them can read what they stored.
+    """
+    user_model = get_user_model()
+    if not user_model.objects.filter(username="bench-admin").exists():
+        user_model.objects.create_superuser(
+            username="bench-admin", email="bench-admin@example.com",
+            password=secrets.token_urlsafe(24),
+        )  # fmt: skip
+    with psycopg.connect(platform_conninfo(dbname=DEMO_DATABASE)) as conn:
+        # The effective host (TCP address or socket directory), port and user.
+        host, port, user = conn.info.host, conn.info.port or 5432, conn.info.user
+    password = str(settings.DATABASES["default"].get("PASSWORD") or "")
+    if not password:
+        # add_service refuses an empty password (trust/peer setups have none).
+        user, password = BENCH_ROLE, secrets.token_urlsafe(24)
+        create_bench_role(password)
+    problems = []
+    # `--update` only changes an existing service; the first run creates it.
+    update = ["--update"] if Service.objects.filter(name="bench").exists() else []
+    code, out = command(
+        "add_service", "--name", "bench", "--label", "Bench", "--host", host, "--port", str(port),
+        "--database", DEMO_DATABASE, "--user", user, "--password-env", "BENCH_DB_PASSWORD",
+        "--max-records", "10000", *update,
+        env={**env, "BENCH_DB_PASSWORD": password},
+    )  # fmt: skip
+    if code != 0:
+        problems.append(f"add_service failed ({code}): {out.strip().splitlines()[-1:]}")
+    code, out = command("create_admin_key", "--user", "bench-admin", "--name", "bench", env=env)
+    key = out.strip().splitlines()[-1].strip() if code == 0 and out.strip() else ""
+    if not key:
+        problems.append(f"create_admin_key failed ({code}): {out.strip().splitlines()[-1:]}")
+    return key, problems
+
+
+def revoke_key(key: str) -> None:
+    """Revoke the run's admin API key: no superuser key outlives the benchmark."""
+    record = AdminApiKey.objects.filter(digest=key_digest(key)).first()
+    if record is not None:
+        revoke_admin_key(record)
+
+
+def expected_rows(case: Case, n: int) -> int | None:
+    """Return how many rows `case` must answer for `{n}` (None: one object)."""
+    if case.rows != 0:
+        return case.rows
+    with psycopg.connect(platform_conninfo(dbname=DEMO_DATABASE)) as conn:
+        row = conn.execute("SELECT count(*) FROM contacts WHERE company_id = %s", [n]).fetchone()
+    return min(100, row[0] if row else 0)
+
+
+def preflight(server: Server, case: Case, columns: set[str]) -> str | None:
+    """Fetch the case's first request once and check it; return a problem or None."""
+    n = int(case.cycle.split(":")[0])
+    try:
+        status, body = fetch(server, server.path(case).replace("{n}", str(n)))
+    except (OSError, http.client.HTTPException) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    if status != 200:
+        return f"HTTP {status}: {' '.join(body[:300].decode(errors='replace').split())[:160]}"
+    data: Any = json.loads(body)
+    want = expected_rows(case, n)
+    rows = [data] if want is None else data.get("resource", data.get("results"))
+    if not isinstance(rows, list) or len(rows) != (want or 1):
+        return f"expected {want or 1} rows, got {type(rows).__name__} {len(rows or [])}"
+    if want is None and rows[0].get("id") != n:
+        return f"asked for id {n}, got {rows[0].get('id')!r}"
+    missing = columns - set(rows[0])
+    return f"columns missing: {sorted(missing)}" if missing else None
+
+
+def load(server: Server, case: Case, seconds: float) -> dict[str, Any]:
+    """Drive `server` with `case` from a separate loadgen process; return its summary."""
+    url = f"http://127.0.0.1:{server.port}{server.path(case)}"
+    max_duration = max(30.0, 6 * seconds)
+    argv = [sys.executable, "-m", "bench.loadgen", "--url", url, "--cycle", case.cycle,
+            "--connections", str(CONNECTIONS), "--duration", str(seconds),
+            "--warmup", str(WARMUP_SECONDS), "--min-requests", str(MIN_REQUESTS),
+            "--max-duration", str(max_duration), "--header-env", "BENCH_LOADGEN_HEADERS"]  # fmt: skip
+    for header in COMMON_HEADERS:
+        argv += ["--header", header]
+    env = {**os.environ, "BENCH_LOADGEN_HEADERS": server.headers}
+    try:
+        done = subprocess.run(  # noqa: S603 (our own module)
+            argv, cwd=BASE_DIR, env=env, capture_output=True, text=True,
+            timeout=max_duration + WARMUP_SECONDS + 90, check=True,
+        )  # fmt: skip
+        result: dict[str, Any] = json.loads(done.stdout)
+    except (subprocess.SubprocessError, ValueError) as exc:
+        return {"rps": 0.0, "ok_rps": 0.0, "p50_ms": 0.0, "p99_ms": 0.0, "errors": 1,
+                "requests": 0, "error_kinds": {f"loadgen: {exc}"[:200]: 1}, "client_cpu": 0.0,
+                "mean_bytes": 0.0, "reconnects": 0, "seconds": 0.0, "answered": 0}  # fmt: skip
+    return result
+
+
+def ratio(top: float, bottom: float, target: float, *, failed: bool) -> str:
+    """Return 'x.xx ok|LOW' for top/bottom against `target`, or 'ERR' when a run failed."""
+    if failed or not bottom:
+        return "  ERR  "
+    value = top / bottom
+    return f"{value:5.2f} {'ok ' if value >= target else 'LOW'}"
+
+
+def cpu_ms(r: dict[str, Any]) -> float:
+    """Return a run's CPU milliseconds per response, gunicorn and PostgreSQL together."""
+    return float(r["app_cpu_ms"] + r["pg_cpu_ms"])
+
+
+def report(
+    results: dict[tuple[str, str], dict[str, Any]], seconds: float, rounds: int
+) -> list[str]:
+    """Return the figures table, the ratio targets and a loud line per run with errors."""
+
+    def cell(r: dict[str, Any]) -> str:
+        return f"{r['rps']:8.0f} {r['p50_ms']:7.1f} {r['p99_ms']:7.1f}"
+
+    lines = [
+        f"gunicorn gthread, {WORKERS} workers x {THREADS} threads each (platform/gunicorn.conf.py),"
+        f" DEBUG off; loadgen: separate process, {CONNECTIONS} keep-alive connections,"
+        f" {seconds:g} s counted after {WARMUP_SECONDS:g} s warm-up; best of {rounds} rounds",
+        "S = Sluicegate, D = DRF ModelViewSet baseline, R = raw WSGI + PostgreSQL JSON ceiling",
+        f"{'case':<16}|{'S req/s  p50 ms  p99 ms':>24} |{'D req/s  p50 ms  p99 ms':>24} |"
+        f"{'R req/s  p50 ms  p99 ms':>24} | S/D (>={TARGET_S_OVER_D:g}) | S/R (>={TARGET_S_OVER_R:g})",
+    ]
+    for case in CASES:
+        s, d, r = (results[key, case.label] for key in "SDR")
+        failed_d, failed_r = bool(s["errors"] or d["errors"]), bool(s["errors"] or r["errors"])
+        lines.append(
+            f"{case.label:<16}|{cell(s)} |{cell(d)} |{cell(r)} |"
+            f" {ratio(s['rps'], d['rps'], TARGET_S_OVER_D, failed=failed_d):^10} |"
+            f" {ratio(s['rps'], r['rps'], TARGET_S_OVER_R, failed=failed_r):^10}"
+        )
+    lines += [
+        "CPU ms per response, gunicorn + its PostgreSQL sessions (steadier than req/s on a"
+        " busy machine; the ratios are cost D/S and R/S, against the same targets):",
+        f"{'case':<16}|{'S app + pg':>16} |{'D app + pg':>16} |{'R app + pg':>16} |"
+        f" D/S (>={TARGET_S_OVER_D:g}) | R/S (>={TARGET_S_OVER_R:g})",
+    ]
+    for case in CASES:
+        s, d, r = (results[key, case.label] for key in "SDR")
+        failed_d, failed_r = bool(s["errors"] or d["errors"]), bool(s["errors"] or r["errors"])
+        cells = " |".join(f"{x['app_cpu_ms']:8.2f} +{x['pg_cpu_ms']:6.2f}" for x in (s, d, r))
+        lines.append(
+            f"{case.label:<16}|{cells} |"
+            f" {ratio(cpu_ms(d), cpu_ms(s), TARGET_S_OVER_D, failed=failed_d):^10} |"
+            f" {ratio(cpu_ms(r), cpu_ms(s), TARGET_S_OVER_R, failed=failed_r):^10}"
+        )
+    sizes = ", ".join(
+        f"{case.label}: "
+        + "/".join(f"{results[k, case.label]['mean_bytes'] / 1024:.1f}" for k in "SDR")
+        for case in CASES
+    )
+    lines.append(f"mean response KiB S/D/R: {sizes}")
+    cpu = max(r.get("client_cpu", 0.0) for r in results.values())
+    lines.append(
+        f"loadgen CPU at most {cpu:.0%} of one core (it shares the 2 cores with the servers)"
+    )
+    for (key, label), r in results.items():
+        if r["errors"]:
+            kinds = ", ".join(f"{kind} x{count}" for kind, count in r["error_kinds"].items())
+            lines.append(
+                f"!!! ERRORS {key} {label}: {r['errors']} of {r['requests']} failed ({kinds})"
+            )
+        if 0 < r["samples"] < 100:
+            lines.append(
+                f"note: {key} {label}: only {r['samples']} responses in {r['seconds']:.1f} s"
+                " (p99 is close to the maximum)"
+            )
+        if r.get("reconnects"):
+            lines.append(
+                f"note: {key} {label}: {r['reconnects']} keep-alive reconnects (worker recycling)"
+            )
+    return lines
+
+
+def best_of(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Return the round with the most req/s, carrying the errors of every round.
+
+    Best-of-N, as `demo_load` takes the fastest of three: the machine is
+    shared, and noise only ever makes a server look slower.
+    """
+    best = dict(max(rounds, key=lambda r: r["rps"]))
+    kinds: dict[str, int] = {}
+    for r in rounds:
+        for kind, count in r["error_kinds"].items():
+            kinds[kind] = kinds.get(kind, 0) + count
+    # CPU per request: the leanest round, as for req/s.
+    leanest = min(rounds, key=lambda r: r.get("app_cpu_ms", 0.0) + r.get("pg_cpu_ms", 0.0))
+    best.update(
+        app_cpu_ms=leanest.get("app_cpu_ms", 0.0),
+        pg_cpu_ms=leanest.get("pg_cpu_ms", 0.0),
+        samples=best["requests"],
+        errors=sum(r["errors"] for r in rounds),
+        requests=sum(r["requests"] for r in rounds),
+        error_kinds=kinds,
+        reconnects=sum(r.get("reconnects", 0) for r in rounds),
+    )
+    return best
+
+
+def environments() -> tuple[dict[str, str], dict[str, str]]:
+    """Return the environment of every server, and Sluicegate's (with its encryption key)."""
+    base = {**os.environ, "SECRET_KEY": secrets.token_urlsafe(50), "DEBUG": "false"}
+    base["DATABASE_URL"] = os.environ.get("DATABASE_URL") or str(settings.DATABASE_URL or "")
+    base["REDIS_URL"] = os.environ.get("REDIS_URL") or str(settings.REDIS_URL or "")
+    return base, {**base, "SLUICEGATE_ENCRYPTION_KEYS": Fernet.generate_key().decode()}
+
+
+def start_servers(
+    logdir: Path, base: dict[str, str], sg_env: dict[str, str], key: str
+) -> list[Server]:
+    """Start S, D and R and return them; if one fails, stop the others and raise."""
+    specs = (
+        ("S", "config.wsgi:application", {
+            **sg_env, "SLUICEGATE_ENV": "production", "ALLOWED_HOSTS": "127.0.0.1",
+            "DJANGO_SETTINGS_MODULE": "config.settings"}),
+        ("D", "bench.drf_baseline.wsgi:application", {
+            **base, "DJANGO_SETTINGS_MODULE": "bench.drf_baseline.settings",
+            "BENCH_DEMO_DATABASE": DEMO_DATABASE}),
+        ("R", "bench.raw_endpoint:application", {**base, "BENCH_DATABASE_URL": make_conninfo(
+            platform_conninfo(dbname=DEMO_DATABASE), application_name=APP_NAMES["R"])}),
+    )  # fmt: skip
+    servers: list[Server] = []
+    try:
+        for name, app, env in specs:
+            servers.append(start_server(name, app, env, logdir))
+    except BaseException:
+        for server in servers:
+            stop_server(server)
+        raise
+    servers[0].headers = f"X-API-Key: {key}" if key else ""
+    return servers
+
+
+def measure(
+    servers: list[Server], seconds: float, rounds: int
+) -> tuple[dict[tuple[str, str], dict[str, Any]], list[str]]:
+    """Run every case against every server, `rounds` times; return best-of results and notes."""
+    with psycopg.connect(platform_conninfo(dbname=DEMO_DATABASE)) as conn:
+        columns = {row[0] for row in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'contacts'"
+        )}  # fmt: skip
+    results: dict[tuple[str, str], dict[str, Any]] = {}
+    notes: list[str] = []
+    for case in CASES:
+        runs: dict[str, list[dict[str, Any]]] = {server.key: [] for server in servers}
+        for server in servers:
+            problem = preflight(server, case, columns)
+            if problem:
+                notes.append(f"!!! {server.key} {case.label}: first response wrong: {problem}")
+        # Rounds interleave S, D, R so that a noisy moment hits all three alike.
+        for _ in range(rounds):
+            for server in servers:
+                runs[server.key].append(load_with_cpu(server, case, seconds))
+                if server.process.poll() is not None and not server.notes:
+                    server.notes.append(f"!!! {server.key} gunicorn exited: {last_error(server)}")
+        for server in servers:
+            results[server.key, case.label] = best_of(runs[server.key])
+    return results, notes
+
+
+def exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """Turn SIGTERM into SystemExit, so cleanup in `finally` blocks runs."""
+    raise SystemExit(128 + signum)
+
+
+def run() -> list[str]:
+    seconds = float(os.environ.get("BENCH_SECONDS", "5"))
+    rounds = max(1, int(os.environ.get("BENCH_ROUNDS", "2")))
+    load_demo(DEMO_DATABASE)
+    with psycopg.connect(platform_conninfo(dbname=DEMO_DATABASE), autocommit=True) as conn:
+        # Freshly COPYed tables have no statistics until autovacuum gets round to
+        # them; without, a literal OFFSET plans as seq scan + sort (3x the cost of
+        # the index scan a parameter gets): measure the steady state instead.
+        conn.execute("VACUUM (ANALYZE)")
+    logdir = Path(tempfile.mkdtemp(prefix="sluicegate-bench-"))
+    servers: list[Server] = []
+    keep_logs = False
+    load_before = os.getloadavg()[0]
+    # `config.launch` forwards SIGTERM to us: unwind through `finally` so the
+    # gunicorns (in their own sessions, out of reach of Ctrl-C) are stopped too.
+    previous = signal.signal(signal.SIGTERM, exit_on_sigterm)
+    key = ""
+    try:
+        base, sg_env = environments()
+        key, problems = prepare_sluicegate(sg_env)
+        notes = [f"!!! S setup: {problem}" for problem in problems]
+        servers = start_servers(logdir, base, sg_env, key)
+        results, more_notes = measure(servers, seconds, rounds)
+        keep_logs = any(r["errors"] for r in results.values())
+        lines = report(results, seconds, rounds)
+        lines.append(
+            f"machine load average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
+        )
+        restarts = ", ".join(
+            f"{server.key} {server.log.read_text(errors='replace').count('Autorestarting worker')}"
+            for server in servers
+        )
+        lines.append(f"worker restarts (gunicorn max_requests) during the run: {restarts}")
+        lines += notes + more_notes + [note for server in servers for note in server.notes]
+        if keep_logs:
+            lines.append(f"server logs kept in {logdir}")
+        return lines
+    except Exception:
+        keep_logs = True
+        print(f"read_api failed; server logs kept in {logdir}", file=sys.stderr)
+        raise
+    finally:
+        for server in servers:
+            stop_server(server)
+        if key:
+            revoke_key(key)
+        drop_database(DEMO_DATABASE)
+        drop_bench_role()
+        if not keep_logs:
+            shutil.rmtree(logdir, ignore_errors=True)
+        signal.signal(signal.SIGTERM, previous)

@@ -21,11 +21,11 @@ import logging
 import os
 import select
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from time import monotonic
-from typing import TypeAlias
+from typing import TypeAlias, TypeVar
 
 import psycopg
 import psycopg_pool
@@ -41,6 +41,7 @@ from services.sql import session
 logger = logging.getLogger(__name__)
 
 Connection: TypeAlias = psycopg.Connection[TupleRow]
+T = TypeVar("T")
 Pool: TypeAlias = ConnectionPool[Connection]
 
 CONNECT_TIMEOUT_SECONDS = 10
@@ -150,6 +151,29 @@ def read_transaction(config: ServiceConfig) -> Iterator[Connection]:
     """
     with _transaction(config, read_only=True) as conn:
         yield conn
+
+
+def single_read(config: ServiceConfig, run: Callable[[Connection], T]) -> T:
+    """Return `run(conn)` on a pooled connection outside any explicit transaction.
+
+    Each statement `run` sends is its own READ ONLY transaction under the
+    service's timeouts (the session defaults, see `session_options`): the
+    cheapest way to answer a read, one round trip. A read that fails on a
+    connection found dead is retried once on another. Raises
+    ServiceUnavailable as `read_transaction` does.
+    """
+    deadline = monotonic() + _pool_timeout_seconds()
+    for attempt in (1, 2):
+        pool, conn = _checkout(config, deadline=deadline)
+        try:
+            return run(conn)
+        except psycopg.OperationalError as error:
+            if not conn.broken or attempt == 2:
+                raise
+            logger.warning("service %s: pooled connection was dead (%s)", config.name, error)
+        finally:
+            _release(pool, conn)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 @contextmanager
@@ -296,13 +320,31 @@ def _release(pool: Pool, conn: Connection) -> None:
     pool.putconn(conn)
 
 
+def session_options(config: ServiceConfig) -> str:
+    """libpq `options` for a service's connections.
+
+    Besides the fixed formats, every session defaults to READ ONLY with the
+    service's statement and lock timeouts. These are the same on every
+    connection of a pool (a changed config builds a new pool), so a single
+    read needs no transaction of its own (`single_read`: one round trip),
+    and nothing a request sets can outlive it: requests only ever use SET
+    LOCAL.
+    """
+    lock_timeout_ms = int(getattr(settings, "SLUICEGATE_LOCK_TIMEOUT_MS", DEFAULT_LOCK_TIMEOUT_MS))
+    return (
+        f"{SESSION_OPTIONS} -c default_transaction_read_only=on"
+        f" -c statement_timeout={int(config.statement_timeout_ms)}"
+        f" -c lock_timeout={lock_timeout_ms}"
+    )
+
+
 def _open_pool(config: ServiceConfig) -> Pool:
     conninfo = make_conninfo(
         "",
         **config.conninfo_params(),
         **KEEPALIVES,
         connect_timeout=str(CONNECT_TIMEOUT_SECONDS),
-        options=SESSION_OPTIONS,
+        options=session_options(config),
         client_encoding="UTF8",
     )
     pool: Pool = ConnectionPool(

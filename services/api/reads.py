@@ -21,7 +21,7 @@ from services.api.describe import describe_table
 from services.api.errors import ApiError
 from services.api.params import Options, read_query
 from services.connection import ServiceConfig
-from services.pools import read_transaction
+from services.pools import read_transaction, single_read
 from services.sql.compile import compile_count, compile_read, compile_record, compile_rows
 from services.sql.errors import InvalidField
 from services.sql.execute import fetch_page, fetch_value, stream_csv, stream_ndjson
@@ -75,8 +75,8 @@ def read_records(
         compiled_count = compile_count(
             ctx.snapshot, ctx.table, query, ctx.policy, ctx.access.policy_for
         )
-        with read_transaction(ctx.config) as conn:
-            return json_response(str(fetch_value(conn, compiled_count)))
+        count = single_read(ctx.config, lambda conn: fetch_value(conn, compiled_count))
+        return json_response(str(count))
 
     compiled = compile_read(
         ctx.snapshot,
@@ -86,15 +86,12 @@ def read_records(
         ctx.access.policy_for,
         max_records=ctx.config.max_records,
     )
-    with read_transaction(ctx.config) as conn:
-        page = fetch_page(conn, compiled)
-        truncated = query.limit is None and page.fetched > compiled.page_size
-        total = page.total
-        if truncated and total is None:
-            counting = compile_count(
-                ctx.snapshot, ctx.table, query, ctx.policy, ctx.access.policy_for
-            )
-            total = int(str(fetch_value(conn, counting)))
+    page = single_read(ctx.config, lambda conn: fetch_page(conn, compiled))
+    truncated = query.limit is None and page.fetched > compiled.page_size
+    total = page.total
+    if truncated and total is None:
+        counting = compile_count(ctx.snapshot, ctx.table, query, ctx.policy, ctx.access.policy_for)
+        total = int(str(single_read(ctx.config, lambda conn: fetch_value(conn, counting))))
 
     resource = page.resource
     if query.ids is not None and page.fetched < len(set(query.ids)):
@@ -129,8 +126,7 @@ def read_record(ctx: ReadContext, identifier: str, values: Mapping[str, Any]) ->
     compiled = compile_record(
         ctx.snapshot, ctx.table, key, query, ctx.policy, ctx.access.policy_for
     )
-    with read_transaction(ctx.config) as conn:
-        record = fetch_value(conn, compiled)
+    record = single_read(ctx.config, lambda conn: fetch_value(conn, compiled))
     if record is None:
         raise ApiError(404, f"Record with identifier '{identifier}' not found.")
     return json_response(str(record))

@@ -8,6 +8,7 @@ table.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -82,11 +83,11 @@ class Compiler:
         return alias
 
     @staticmethod
-    def column_ref(alias: sql.Identifier, column: Column) -> sql.Composed:
+    def column_ref(alias: sql.Identifier | sql.SQL, column: Column) -> sql.Composed:
         return sql.SQL("{}.{}").format(alias, sql.Identifier(column.name))
 
     @classmethod
-    def output_expr(cls, alias: sql.Identifier, column: Column) -> sql.Composable:
+    def output_expr(cls, alias: sql.Identifier | sql.SQL, column: Column) -> sql.Composable:
         """The expression that renders `column` in API.md's JSON form."""
         ref = cls.column_ref(alias, column)
         if column.base_type == "bytea" and column.json_kind != "array":
@@ -336,10 +337,7 @@ class Compiler:
                 if column is None:
                     raise InvalidField(item)
                 chosen.append(column)
-        return sql.SQL(", ").join(
-            sql.SQL("{} AS {}").format(self.output_expr(alias, column), sql.Identifier(column.name))
-            for column in chosen
-        )
+        return select_list(alias.as_string(None), tuple(chosen))
 
     def order_by(
         self,
@@ -420,6 +418,23 @@ class Compiler:
                 self.column_ref(alias, column) for column in group_columns
             )
         return sql.SQL(", ").join(items), group_sql, names
+
+
+@functools.lru_cache(maxsize=8192)
+def select_list(alias: str, columns: tuple[Column, ...]) -> sql.SQL:
+    """`alias.col AS col, ...` rendered once per (alias, columns) and reused as text.
+
+    Select lists are the largest part of most statements; quoting them once
+    saves rebuilding (and re-serialising) dozens of pieces on every request.
+    The text comes only from catalog names quoted by `sql.Identifier`.
+    """
+    items = sql.SQL(", ").join(
+        sql.SQL("{} AS {}").format(
+            Compiler.output_expr(sql.SQL(alias), column), sql.Identifier(column.name)
+        )
+        for column in columns
+    )
+    return sql.SQL(items.as_string(None))
 
 
 def replace_field(

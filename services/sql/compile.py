@@ -21,6 +21,7 @@ from services.sql.errors import InvalidGroupField, QueryError
 from services.sql.policy import Policy
 from services.sql.query import ReadQuery
 from services.sql.schema import SchemaSnapshot, Table
+from services.sql.values import checked_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +32,7 @@ class CompiledQuery:
     so a rejected value can be reported against a field.
     """
 
-    statement: sql.Composed
+    statement: sql.SQL | sql.Composed
     params: tuple[object, ...]
     value_fields: tuple[str, ...] = ()
 
@@ -69,10 +70,16 @@ def compile_read(
     total: sql.Composable = sql.SQL("NULL::bigint")
     if query.include_count:
         total = sql.SQL("({})").format(count_sql(compiler, table, policy, query))
-    statement = sql.SQL(
-        "SELECT coalesce(json_agg(p.r) FILTER (WHERE p.n <= {}), '[]'::json)::text, count(*), {}"
-        " FROM (SELECT row_number() OVER () AS n, s AS r FROM ({}) AS s) AS p"
-    ).format(sql.Literal(page_size), total, inner)
+    if query.limit is None:
+        # One row past the page tells whether the maximum cut the answer.
+        statement = sql.SQL(
+            "SELECT coalesce(json_agg(p.r) FILTER (WHERE p.n <= {}), '[]'::json)::text, count(*), {}"
+            " FROM (SELECT row_number() OVER () AS n, s AS r FROM ({}) AS s) AS p"
+        ).format(sql.Literal(page_size), total, inner)
+    else:
+        statement = sql.SQL(
+            "SELECT coalesce(json_agg(s), '[]'::json)::text, count(*), {} FROM ({}) AS s"
+        ).format(total, inner)
     return CompiledRead(
         statement,
         tuple(compiler.bound),
@@ -155,7 +162,7 @@ def count_sql(compiler: Compiler, table: Table, policy: Policy, query: ReadQuery
     )
 
 
-def finish(compiler: Compiler, statement: sql.Composed) -> CompiledQuery:
+def finish(compiler: Compiler, statement: sql.SQL | sql.Composed) -> CompiledQuery:
     """The statement with the parameters the compiler bound for it."""
     return CompiledQuery(statement, tuple(compiler.bound), tuple(compiler.server_checked))
 
@@ -169,6 +176,12 @@ def compile_count(
     return finish(compiler, statement)
 
 
+RECORD_CACHE_SIZE = 4096
+# Statement text of record reads by shape (see compile_record). Plain dict
+# operations are atomic under the GIL; a race only compiles one more time.
+_record_statements: dict[tuple[object, ...], sql.SQL] = {}
+
+
 def compile_record(
     snapshot: SchemaSnapshot,
     table: Table,
@@ -177,13 +190,33 @@ def compile_record(
     policy: Policy,
     policy_for: PolicyFor,
 ) -> CompiledQuery:
-    """Compile a read of one record by key: yields its JSON object text, or no row."""
+    """Compile a read of one record by key: yields its JSON object text, or no row.
+
+    The common shape (no filter, no other bound values) is compiled once per
+    table version, policy and options; later reads only check and bind the key.
+    """
+    shape = (
+        snapshot.version, table.sql_schema, table.sql_name, policy, query.fields,
+        query.related, query.id_field, len(key),
+    )  # fmt: skip
+    cached = _record_statements.get(shape) if query.filter is None else None
+    if cached is not None:
+        columns = key_columns(table, query.id_field, policy)
+        if len(key) == len(columns):
+            params = tuple(checked_text(c, part) for c, part in zip(columns, key, strict=True))
+            return CompiledQuery(cached, params)
     compiler = Compiler(snapshot, policy_for, query.params, query.lookups)
     alias = compiler.new_alias()
     single = replace(query, ids=(key,), order=(), group=(), limit=None, offset=0)
     inner = page_sql(compiler, table, alias, policy, single, 1)
     statement = sql.SQL("SELECT row_to_json(s)::text FROM ({}) AS s").format(inner)
-    return finish(compiler, statement)
+    compiled = finish(compiler, statement)
+    if query.filter is None and len(compiler.bound) == len(key):
+        # Only the key was bound, so the text serves every key of this shape.
+        if len(_record_statements) >= RECORD_CACHE_SIZE:
+            _record_statements.clear()
+        _record_statements[shape] = sql.SQL(statement.as_string(None))
+    return compiled
 
 
 def compile_rows(

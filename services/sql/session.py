@@ -22,9 +22,9 @@ from psycopg import sql
 from psycopg.pq import TransactionStatus
 
 BEGIN_READ_ONLY = sql.SQL("BEGIN READ ONLY")
-# Plain BEGIN, not READ WRITE: a database or role whose admin set
-# default_transaction_read_only stays read-only, and writes fail there.
-BEGIN_READ_WRITE = sql.SQL("BEGIN")
+# Sessions default to read-only (services.pools.session_options), so a write
+# asks for READ WRITE explicitly.
+BEGIN_READ_WRITE = sql.SQL("BEGIN READ WRITE")
 START = sql.SQL(
     "{begin}; SET LOCAL statement_timeout = {statement}; SET LOCAL lock_timeout = {lock}"
 )

@@ -246,11 +246,23 @@ def test_timeouts_do_not_leak_to_the_next_user_of_the_connection(
         assert conn.execute("SHOW transaction_read_only").fetchone() == ("off",)
         assert backend_pid(conn) == pid
 
-    # Outside our helpers the same connection has the server's defaults.
+    # Outside our helpers the same connection has the pool's own defaults
+    # (the service's timeouts, read-only), not what a request set.
     with pools.get_pool(config).connection() as conn:
         assert backend_pid(conn) == pid
-        assert conn.execute(probe).fetchone() == server_default
-        assert conn.execute("SHOW transaction_read_only").fetchone() == ("off",)
+        assert conn.execute(probe).fetchone() == ("100ms", "250ms")
+        assert conn.execute("SHOW transaction_read_only").fetchone() == ("on",)
+    assert server_default != ("100ms", "250ms")
+
+
+def test_single_read_runs_read_only_under_the_service_timeouts(make_config: MakeConfig) -> None:
+    config = make_config(statement_timeout_ms=100)
+    probe = "SELECT current_setting('statement_timeout'), current_setting('transaction_read_only')"
+    assert pools.single_read(config, lambda conn: conn.execute(probe).fetchone()) == ("100ms", "on")
+    with pytest.raises(psycopg.errors.QueryCanceled):
+        pools.single_read(config, lambda conn: conn.execute("SELECT pg_sleep(1)"))
+    with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+        pools.single_read(config, lambda conn: conn.execute("CREATE TABLE nope (id int)"))
 
 
 @pytest.mark.parametrize("bad", [-1, 1.5, True])

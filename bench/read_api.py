@@ -22,21 +22,17 @@ interleaved rounds to take the best of (2).
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import os
-import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -48,6 +44,18 @@ from django.contrib.auth import get_user_model
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from bench.servers import (
+    COMMON_HEADERS,
+    THREADS,
+    WORKERS,
+    Server,
+    cpu_ticks,
+    fetch,
+    gunicorn_ticks,
+    last_error,
+    start_server,
+    stop_server,
+)
 from config.database import platform_conninfo
 from config.environment import BASE_DIR
 from rbac.keys import key_digest, revoke_admin_key
@@ -57,24 +65,21 @@ from services.models import Service
 
 DEMO_DATABASE = "sluicegate_bench_demo"
 BENCH_ROLE = "sluicegate_bench"  # made only when the platform's user has no password
-WORKERS, THREADS = 2, 4
 CONNECTIONS = 8
 WARMUP_SECONDS = 1.0
 # Slow cases (10,000 rows through DRF) run past BENCH_SECONDS until this many
 # responses came back, so their figures rest on more than a handful.
 MIN_REQUESTS = 3 * CONNECTIONS
-BOOT_TIMEOUT_SECONDS = 60.0
 TARGET_S_OVER_D, TARGET_S_OVER_R = 2.0, 0.6
 API = "/api/v2/bench/_table/contacts"
 # PostgreSQL application_name of D's and R's sessions; S's are the demo
 # database's other client sessions, whatever Sluicegate names them.
 APP_NAMES = {"D": "bench-drf", "R": "bench-raw"}
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-COMMON_HEADERS = (
-    "Accept: application/json",
-    # As behind the TLS-terminating proxy production runs behind.
-    "X-Forwarded-Proto: https",
-)
+
+
+def server_path(server: Server, case: Case) -> str:
+    return case.drf_path if server.key == "D" else case.api_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,102 +101,6 @@ CASES = (
          "/contacts/?company_id={n}&limit=100", "1:500", 0),
     Case("10,000-row page", API + "?limit=10000", "/contacts/?limit=10000", "1:1", 10_000),
 )  # fmt: skip
-
-
-@dataclass(slots=True)
-class Server:
-    """One gunicorn we started: its key (S/D/R), port, process and log file."""
-
-    key: str
-    port: int
-    process: subprocess.Popen[bytes]
-    log: Path
-    headers: str = ""  # extra 'Name: value' lines (the API key), kept off argv
-    notes: list[str] = field(default_factory=list)
-
-    def path(self, case: Case) -> str:
-        return case.drf_path if self.key == "D" else case.api_path
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(key: str, app: str, env: dict[str, str], logdir: Path) -> Server:
-    """Start gunicorn for `app` in its own process group; return once it answers HTTP.
-
-    Raises RuntimeError (after stopping it) when it exits or stays silent.
-    """
-    port = free_port()
-    env = {**env, "BIND": f"127.0.0.1:{port}", "PORT": str(port),
-           "WEB_CONCURRENCY": str(WORKERS), "WEB_THREADS": str(THREADS)}  # fmt: skip
-    log = logdir / f"{key}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(  # noqa: S603 (our own interpreter and config)
-            # Its own control socket: the default (~/.gunicorn/gunicorn.ctl) is shared
-            # by every gunicorn of this user, including the other two here.
-            [sys.executable, "-m", "gunicorn", "-c", "platform/gunicorn.conf.py",
-             "--control-socket", str(logdir / f"{key}.ctl"), app],
-            cwd=BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    server = Server(key=key, port=port, process=process, log=log)
-    deadline = time.monotonic() + BOOT_TIMEOUT_SECONDS
-    while time.monotonic() < deadline and process.poll() is None:
-        with contextlib.suppress(OSError, http.client.HTTPException):
-            fetch(server, "/")
-            time.sleep(1.0)  # let the other worker finish booting too
-            return server
-        time.sleep(0.2)
-    stop_server(server)
-    tail = log.read_text(errors="replace")[-2000:]
-    raise RuntimeError(f"{key} ({app}) did not start on port {port}:\n{tail}")
-
-
-def stop_server(server: Server) -> None:
-    """Stop the gunicorn we started (its whole process group): TERM, then KILL."""
-    if server.process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.process.pid, signal.SIGTERM)
-        try:
-            server.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(server.process.pid, signal.SIGKILL)
-            server.process.wait(timeout=10)
-
-
-def last_error(server: Server) -> str:
-    """Return the last line of the server's log that names an error, for the report."""
-    lines = server.log.read_text(errors="replace").splitlines()
-    # A traceback's last line ("TypeError: ...") says more than gunicorn's summary.
-    raised = [line for line in lines if re.match(r"[\w.]+(Error|Exception): ", line)]
-    errors = [line for line in lines if "[ERROR]" in line]
-    return (raised or errors or lines or ["(empty log)"])[-1][:300]
-
-
-def cpu_ticks(pid: int, *, reaped: bool = False) -> int:
-    """Return the CPU ticks process `pid` used (plus its reaped children's); 0 if unreadable."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0
-    # After the parenthesised command: state, ppid, ... utime (14), stime, cutime, cstime.
-    fields = stat.rsplit(")", 1)[1].split()
-    return sum(int(value) for value in fields[11 : 15 if reaped else 13])
-
-
-def gunicorn_ticks(server: Server) -> int:
-    """Return the CPU ticks of a gunicorn: master, live workers, and workers it reaped."""
-    master = server.process.pid
-    workers = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, IndexError):
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == master:
-                workers.append(int(stat.parent.name))
-    return cpu_ticks(master, reaped=True) + sum(cpu_ticks(pid) for pid in workers)
 
 
 def backend_ticks(conn: psycopg.Connection[Any], key: str) -> dict[int, int]:
@@ -235,19 +144,6 @@ def load_with_cpu(server: Server, case: Case, seconds: float) -> dict[str, Any]:
         app_cpu_ms=(gunicorn_ticks(server) - app_before) / answered, pg_cpu_ms=pg / answered
     )
     return result
-
-
-def fetch(server: Server, path: str) -> tuple[int, bytes]:
-    """GET `path` from `server` once; return (status, body)."""
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-    try:
-        lines = [*COMMON_HEADERS, *server.headers.splitlines()]
-        headers = dict(line.split(": ", 1) for line in lines if line)
-        conn.request("GET", path, headers=headers)
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
 
 
 def command(*args: str, env: dict[str, str]) -> tuple[int, str]:
@@ -338,7 +234,7 @@ def preflight(server: Server, case: Case, columns: set[str]) -> str | None:
     """Fetch the case's first request once and check it; return a problem or None."""
     n = int(case.cycle.split(":")[0])
     try:
-        status, body = fetch(server, server.path(case).replace("{n}", str(n)))
+        status, body = fetch(server, server_path(server, case).replace("{n}", str(n)))
     except (OSError, http.client.HTTPException) as exc:
         return f"{type(exc).__name__}: {exc}"
     if status != 200:
@@ -356,7 +252,7 @@ def preflight(server: Server, case: Case, columns: set[str]) -> str | None:
 
 def load(server: Server, case: Case, seconds: float) -> dict[str, Any]:
     """Drive `server` with `case` from a separate loadgen process; return its summary."""
-    url = f"http://127.0.0.1:{server.port}{server.path(case)}"
+    url = f"http://127.0.0.1:{server.port}{server_path(server, case)}"
     max_duration = max(30.0, 6 * seconds)
     argv = [sys.executable, "-m", "bench.loadgen", "--url", url, "--cycle", case.cycle,
             "--connections", str(CONNECTIONS), "--duration", str(seconds),

@@ -20,6 +20,10 @@ BENCHMARKS = ("demo_load", "catalog", "read_api")
 def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     django.setup()
+    from django.core.management import call_command
+
+    # The read benchmark registers a service and a key: the platform's tables must exist.
+    call_command("migrate", interactive=False, verbosity=0)
     wanted = set(sys.argv[1:])
     for name in BENCHMARKS:
         if wanted and name not in wanted:

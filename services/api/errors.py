@@ -81,6 +81,17 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         status, body = 404, envelope(404, "Resource not found.")
     elif isinstance(exc, ServiceUnavailable):
         status, body = 503, envelope(503, str(exc))
+    elif isinstance(
+        exc,
+        psycopg.errors.UndefinedTable
+        | psycopg.errors.UndefinedColumn
+        | psycopg.errors.UndefinedObject,
+    ):
+        # The database changed under a schema snapshot that has not caught up yet.
+        logger.warning("a query met a schema change", exc_info=True)
+        status = 503
+        body = envelope(503, "The service's schema changed; retry in a few seconds.")
+        headers["Retry-After"] = "5"
     elif isinstance(exc, psycopg.OperationalError):
         logger.warning("database unavailable during a request", exc_info=True)
         status, body = 503, envelope(503, "The service's database is unavailable.")

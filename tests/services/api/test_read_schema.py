@@ -57,3 +57,24 @@ def test_refresh_true_rereads_the_schema(api: Api, target_database: str) -> None
     finally:
         with psycopg.connect(platform_conninfo(dbname=target_database), autocommit=True) as conn:
             conn.execute("DROP TABLE refreshed_now")
+
+
+def test_a_query_racing_a_schema_change_is_a_clean_503(
+    api: Api, target_database: str, settings: Settings
+) -> None:
+    settings.SLUICEGATE_SCHEMA_CHECK_SECONDS = 3600  # the snapshot will not notice by itself
+    with psycopg.connect(platform_conninfo(dbname=target_database), autocommit=True) as conn:
+        conn.execute("CREATE TABLE racing (id int PRIMARY KEY, note text)")
+    try:
+        assert "racing" in api.get("/_table", refresh="true", as_list="true").json()["resource"]
+        with psycopg.connect(platform_conninfo(dbname=target_database), autocommit=True) as conn:
+            conn.execute("ALTER TABLE racing DROP COLUMN note")
+        response = api.table("racing")
+        assert response.status_code == 503
+        assert response.json()["error"]["message"] == (
+            "The service's schema changed; retry in a few seconds."
+        )
+        assert response["Retry-After"] == "5"
+    finally:
+        with psycopg.connect(platform_conninfo(dbname=target_database), autocommit=True) as conn:
+            conn.execute("DROP TABLE racing")

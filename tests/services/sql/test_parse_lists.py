@@ -12,20 +12,16 @@ from services.sql.ast import (
     And,
     Between,
     Comparison,
-    FieldRef,
     InList,
     IsNull,
     Like,
-    Literal,
     Not,
     Or,
     OrderItem,
-    Value,
 )
 from services.sql.parse import (
     ParseError,
     parse_fields,
-    parse_filter,
     parse_group,
     parse_names,
     parse_order,
@@ -33,24 +29,6 @@ from services.sql.parse import (
 
 EXPR_TYPES = (Comparison, InList, Between, IsNull, Like, And, Or, Not)
 RESERVED = {"AND", "OR", "NOT", "IN", "IS", "NULL", "TRUE", "FALSE", "BETWEEN", "LIKE", "ILIKE"}
-
-
-def eq(name: str, value: Value) -> Comparison:
-    return Comparison(FieldRef(name), "=", value)
-
-
-def num(text: str) -> Literal:
-    return Literal("number", text)
-
-
-def text(value: str) -> Literal:
-    return Literal("string", value)
-
-
-def parse_error(source: str) -> ParseError:
-    with pytest.raises(ParseError) as info:
-        parse_filter(source)
-    return info.value
 
 
 # --- fields ------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ import random
 import re
 import string
 
-import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -45,24 +44,6 @@ from services.sql.parse import (
 
 EXPR_TYPES = (Comparison, InList, Between, IsNull, Like, And, Or, Not)
 RESERVED = {"AND", "OR", "NOT", "IN", "IS", "NULL", "TRUE", "FALSE", "BETWEEN", "LIKE", "ILIKE"}
-
-
-def eq(name: str, value: Value) -> Comparison:
-    return Comparison(FieldRef(name), "=", value)
-
-
-def num(text: str) -> Literal:
-    return Literal("number", text)
-
-
-def text(value: str) -> Literal:
-    return Literal("string", value)
-
-
-def parse_error(source: str) -> ParseError:
-    with pytest.raises(ParseError) as info:
-        parse_filter(source)
-    return info.value
 
 
 # --- property: any text parses or raises ParseError ------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 
 from psycopg import sql
 
@@ -24,10 +25,14 @@ from services.sql.ast import (
     InList,
     IsNull,
     Like,
+    Literal,
+    Lookup,
     Not,
     Or,
     OrderItem,
+    Param,
     SelectItem,
+    Value,
 )
 from services.sql.errors import (
     InvalidField,
@@ -67,6 +72,14 @@ class Compiler:
     lookups: Mapping[str, object] = field(default_factory=dict)
     bound: list[object] = field(default_factory=list)
     aliases: int = 0
+    # Where each bound value came from, so a statement of the same shape can be
+    # reused with another query's values (services.sql.compile): ("const", v),
+    # ("slot", n) for the n-th literal of the client's filter, ("param", name),
+    # ("lookup", name), each with the transform that produced the bound value.
+    recipe: list[tuple[tuple[object, ...], Callable[[object], object] | None]] = field(
+        default_factory=list
+    )
+    slots: dict[int, int] = field(default_factory=dict)
     # Fields whose values only PostgreSQL can check (ranges, network types...),
     # to name one when the server rejects a value.
     server_checked: list[str] = field(default_factory=list)
@@ -74,7 +87,30 @@ class Compiler:
     # --- small pieces ---------------------------------------------------------
 
     def bind(self, value: object) -> sql.Composable:
+        """Bind a value fixed by the query's shape (a JSON key, a row-filter constant)."""
         self.bound.append(value)
+        self.recipe.append((("const", value), None))
+        return sql.Placeholder()
+
+    def bind_value(
+        self, node: Value, transform: Callable[[object], object], shown: str
+    ) -> sql.Composable:
+        """Bind the value `node` stands for, through `transform`, and note where it came from."""
+        raw = resolve_value(node, params=self.params, lookups=self.lookups)
+        if raw is None:
+            raise QueryError(
+                f"Invalid or unparsable filter request: null is not a value for '{shown}'."
+            )
+        value = transform(raw)
+        self.bound.append(value)
+        if isinstance(node, Param):
+            self.recipe.append((("param", node.name), transform))
+        elif isinstance(node, Lookup):
+            self.recipe.append((("lookup", node.name), transform))
+        elif id(node) in self.slots:
+            self.recipe.append((("slot", self.slots[id(node)]), transform))
+        else:
+            self.recipe.append((("const", value), None))
         return sql.Placeholder()
 
     def new_alias(self) -> sql.Identifier:
@@ -215,20 +251,16 @@ class Compiler:
         if isinstance(node, IsNull):
             return sql.SQL("{} IS {}NULL").format(target, sql.SQL("NOT " if node.negated else ""))
 
-        def value(raw_node: object) -> sql.Composable:
-            raw = resolve_value(raw_node, params=self.params, lookups=self.lookups)  # type: ignore[arg-type]
-            if raw is None:
-                raise QueryError(
-                    f"Invalid or unparsable filter request: null is not a value for '{shown}'."
-                )
+        def value(raw_node: Value) -> sql.Composable:
             if json_path and ref.json_text:
-                return self.bind(str(raw))
+                return self.bind_value(raw_node, str, shown)
             if json_path:
-                kind = getattr(raw_node, "kind", "string")
-                return sql.SQL("CAST({} AS jsonb)").format(self.bind(json_value(kind, raw)))
+                kind = raw_node.kind if isinstance(raw_node, Literal) else "string"
+                placeholder = self.bind_value(raw_node, partial(json_value, kind), shown)
+                return sql.SQL("CAST({} AS jsonb)").format(placeholder)
             if column.json_kind not in PRECHECKED_KINDS and column.base_type != "uuid":
                 self.server_checked.append(shown)
-            return self.bind(checked_text(column, raw, field=shown))
+            return self.bind_value(raw_node, partial(checked_text, column, field=shown), shown)
 
         if isinstance(node, Comparison):
             if json_path and not ref.json_text:
@@ -247,17 +279,12 @@ class Compiler:
                 target, sql.SQL("NOT " if node.negated else ""), value(node.low), value(node.high)
             )
         # LIKE family: compare as text, wildcards of CONTAINS & co. escaped.
-        raw = resolve_value(node.value, params=self.params, lookups=self.lookups)
-        if raw is None:
-            raise QueryError(
-                f"Invalid or unparsable filter request: null is not a value for '{shown}'."
-            )
         operator = "ILIKE" if node.op == "ILIKE" else "LIKE"
         return sql.SQL("CAST({} AS text) {}{} {} ESCAPE '\\'").format(
             target,
             sql.SQL("NOT " if node.negated else ""),
             sql.SQL(operator),
-            self.bind(like_pattern(node.op, str(raw))),
+            self.bind_value(node.value, partial(like_text, node.op), shown),
         )
 
     # --- relations --------------------------------------------------------------
@@ -435,6 +462,11 @@ def select_list(alias: str, columns: tuple[Column, ...]) -> sql.SQL:
         for column in columns
     )
     return sql.SQL(items.as_string(None))
+
+
+def like_text(op: str, raw: object) -> str:
+    """The LIKE pattern of a LIKE-family condition's value."""
+    return like_pattern(op, str(raw))
 
 
 def replace_field(

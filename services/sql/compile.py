@@ -11,16 +11,19 @@ whose column aliases are the output keys), so the HTTP edge only wraps bytes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import cast
 
 from psycopg import sql
 
-from services.sql.ast import Aggregate
+from services.sql.ast import Aggregate, Literal
 from services.sql.clauses import Compiler, PolicyFor, ids_order, key_columns, key_match
 from services.sql.errors import InvalidGroupField, QueryError
 from services.sql.policy import Policy
 from services.sql.query import ReadQuery
 from services.sql.schema import SchemaSnapshot, Table
+from services.sql.shapes import literals, shape, uses_relations
 from services.sql.values import checked_text
 
 
@@ -59,8 +62,82 @@ def compile_read(
     *,
     max_records: int,
 ) -> CompiledRead:
-    """Compile a page read: one statement yielding (resource JSON, rows fetched, total or NULL)."""
+    """Compile a page read: one statement yielding (resource JSON, rows fetched, total or NULL).
+
+    Reads of a shape seen before (same table version, policy and options, a
+    filter differing only in its literal values) reuse that statement's text
+    and only bind the new values, each checked as a fresh compile would.
+    """
+    key: tuple[object, ...] | None = None
+    if query.ids is None and not query.related and not uses_relations(query.filter):
+        key = (
+            snapshot.version, table.sql_schema, table.sql_name, policy, max_records,
+            shape(query.filter) if query.filter is not None else None, query.fields,
+            query.order, query.group, query.limit, query.offset, query.include_count,
+        )  # fmt: skip
+        cached = _read_statements.get(key)
+        if cached is not None:
+            params = replay(cached.recipe, literals(query.filter), query)
+            if params is not None:
+                return replace(cached.compiled, params=params)
     compiler = Compiler(snapshot, policy_for, query.params, query.lookups)
+    compiler.slots = {id(node): index for index, node in enumerate(literals(query.filter))}
+    compiled = _compile_read(compiler, table, query, policy, max_records)
+    if key is not None:
+        if len(_read_statements) >= STATEMENT_CACHE_SIZE:
+            _read_statements.clear()
+        statement = sql.SQL(compiled.statement.as_string(None))
+        _read_statements[key] = CachedRead(
+            replace(compiled, statement=statement), tuple(compiler.recipe)
+        )
+    return compiled
+
+
+@dataclass(frozen=True, slots=True)
+class CachedRead:
+    """A compiled read kept for its shape, and how to bind another query's values to it."""
+
+    compiled: CompiledRead
+    recipe: tuple[tuple[tuple[object, ...], Callable[[object], object] | None], ...]
+
+
+STATEMENT_CACHE_SIZE = 4096
+# Plain dict operations are atomic under the GIL; a race only compiles once more.
+_read_statements: dict[tuple[object, ...], CachedRead] = {}
+
+
+def replay(
+    recipe: tuple[tuple[tuple[object, ...], Callable[[object], object] | None], ...],
+    values: list[Literal],
+    query: ReadQuery,
+) -> tuple[object, ...] | None:
+    """The bound values of `query` for a statement compiled with `recipe`.
+
+    Raises what a compile raises for a value that does not fit its column;
+    returns None when a compile must decide (a missing parameter or lookup,
+    a null), so the error is the compiler's own.
+    """
+    bound: list[object] = []
+    for source, transform in recipe:
+        if transform is None:
+            bound.append(source[1])
+            continue
+        tag, name = source
+        if tag == "slot":
+            raw: object = values[cast(int, name)].text
+        elif tag == "param":
+            raw = query.params.get(str(name))
+        else:
+            raw = query.lookups.get(str(name))
+        if raw is None:
+            return None
+        bound.append(transform(raw))
+    return tuple(bound)
+
+
+def _compile_read(
+    compiler: Compiler, table: Table, query: ReadQuery, policy: Policy, max_records: int
+) -> CompiledRead:
     cap = min(max_records, policy.max_page_size or max_records)
     page_size = cap if query.limit is None or not 1 <= query.limit <= cap else query.limit
     fetch_limit = page_size + 1 if query.limit is None else page_size

@@ -14,9 +14,14 @@ worker_class = "gthread"
 timeout = int(os.environ.get("WEB_TIMEOUT", "60"))
 graceful_timeout = 20
 keepalive = 5
-# Recycle workers now and then so a slow leak never grows unbounded.
-max_requests = 5000
-max_requests_jitter = 500
+# Load the application once in the master and fork workers from it: a worker
+# (re)starts in milliseconds instead of importing Django again. Connection
+# pools and caches are opened lazily, in each worker.
+preload_app = True
+# Recycle workers now and then so a slow leak never grows unbounded; not so
+# often that a busy worker restarts every few seconds.
+max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "50000"))
+max_requests_jitter = 5000
 accesslog = "-"
 errorlog = "-"
 # Never log headers or query strings: they can carry API keys and tokens.

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import threading
-import time
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, User
 from django.utils import timezone
 
+from config.ttlcache import TTLCache
 from rbac.models import AdminApiKey
 
 KEY_PREFIX = "sg_"
@@ -53,13 +52,11 @@ def revoke_admin_key(record: AdminApiKey) -> None:
     clear_key_cache()
 
 
-_cache: dict[str, tuple[float, AbstractBaseUser | None]] = {}
-_cache_lock = threading.Lock()
+_users: TTLCache[str, AbstractBaseUser | None] = TTLCache(CACHE_SECONDS)
 
 
 def clear_key_cache() -> None:
-    with _cache_lock:
-        _cache.clear()
+    _users.clear()
 
 
 def user_for_key(key: str) -> AbstractBaseUser | None:
@@ -67,21 +64,16 @@ def user_for_key(key: str) -> AbstractBaseUser | None:
     if not key.startswith(KEY_PREFIX) or len(key) > 100:
         return None
     digest = key_digest(key)
-    now = time.monotonic()
-    with _cache_lock:
-        cached = _cache.get(digest)
-    if cached is not None and now - cached[0] < CACHE_SECONDS:
-        return cached[1]
-    user = (
-        get_user_model()
-        .objects.filter(
-            admin_api_keys__digest=digest,
-            admin_api_keys__revoked_at__isnull=True,
-            is_active=True,
-            is_superuser=True,
-        )
-        .first()
+    return _users.get(
+        digest,
+        lambda: (
+            get_user_model()
+            .objects.filter(
+                admin_api_keys__digest=digest,
+                admin_api_keys__revoked_at__isnull=True,
+                is_active=True,
+                is_superuser=True,
+            )
+            .first()
+        ),
     )
-    with _cache_lock:
-        _cache[digest] = (now, user)
-    return user

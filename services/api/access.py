@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
-from services.api.errors import ApiError
+from services.api.errors import NO_CREDENTIAL, ApiError
 from services.sql.policy import FULL_ACCESS, Policy
 from services.sql.schema import Table
 
@@ -35,7 +35,7 @@ class Access:
 def access_for(user: AbstractBaseUser | AnonymousUser | None) -> Access:
     """Return the caller's Access; raise ApiError 401/403 when there is none."""
     if user is None or not user.is_authenticated:
-        raise ApiError(401, "No session token or API key was given. Log in, or send an API key.")
+        raise ApiError(401, NO_CREDENTIAL)
     if not getattr(user, "is_superuser", False) or not user.is_active:
         raise ApiError(403, "Access Forbidden. This user's role allows no access to services.")
     lookups: dict[str, object] = {

@@ -21,6 +21,9 @@ from services.sql.errors import QueryError
 logger = logging.getLogger(__name__)
 
 
+NO_CREDENTIAL = "No session token or API key was given. Log in, or send an API key."
+
+
 class ApiError(Exception):
     """An API failure with its HTTP status, DreamFactory code and optional context."""
 
@@ -53,18 +56,11 @@ def not_found(message: str) -> ApiError:
 
 
 def drf_message(exc: exceptions.APIException) -> str:
-    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
-        return (
-            str(exc.detail)
-            if isinstance(exc, exceptions.AuthenticationFailed)
-            else ("No session token or API key was given. Log in, or send an API key.")
-        )
-    if isinstance(exc, exceptions.MethodNotAllowed):
-        return str(exc.detail)
-    detail = exc.detail
-    if isinstance(detail, list | dict):
+    if isinstance(exc, exceptions.NotAuthenticated):
+        return NO_CREDENTIAL
+    if isinstance(exc.detail, list | dict):
         return "Invalid request."
-    return str(detail)
+    return str(exc.detail)
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

@@ -7,31 +7,24 @@ CACHE_SECONDS (its new stamp then rebuilds the pool and the schema).
 
 from __future__ import annotations
 
-import threading
-import time
-
+from config.ttlcache import TTLCache
 from services.connection import ServiceConfig
 
 CACHE_SECONDS = 5.0
 
-_cache: dict[str, tuple[float, ServiceConfig | None]] = {}
-_lock = threading.Lock()
+_configs: TTLCache[str, ServiceConfig | None] = TTLCache(CACHE_SECONDS)
 
 
 def service_config(name: str) -> ServiceConfig | None:
     """Return the active service called `name`, or None."""
-    now = time.monotonic()
-    with _lock:
-        cached = _cache.get(name)
-    if cached is not None and now - cached[0] < CACHE_SECONDS:
-        return cached[1]
+    return _configs.get(name, lambda: load_config(name))
+
+
+def load_config(name: str) -> ServiceConfig | None:
     from services.models import Service
 
     service = Service.objects.filter(name=name, active=True).first()
-    config = service.config() if service is not None else None
-    with _lock:
-        _cache[name] = (now, config)
-    return config
+    return service.config() if service is not None else None
 
 
 def active_service_labels() -> list[tuple[str, str]]:
@@ -43,5 +36,4 @@ def active_service_labels() -> list[tuple[str, str]]:
 
 def forget_services() -> None:
     """Drop the cache (tests, and after edits in this process)."""
-    with _lock:
-        _cache.clear()
+    _configs.clear()

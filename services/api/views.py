@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import psycopg
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
@@ -89,10 +90,8 @@ class ApiView(APIView):
             return get_snapshot(config)
         except ServiceUnavailable as error:
             raise ApiError(503, str(error)) from None
-        except Exception as error:  # the database is down or refuses us
-            if error.__class__.__module__.startswith("psycopg"):
-                raise ApiError(503, f"Service '{config.name}' is unavailable.") from None
-            raise
+        except psycopg.Error:  # the database is down or refuses us
+            raise ApiError(503, f"Service '{config.name}' is unavailable.") from None
 
     def table(self, snapshot: SchemaSnapshot, name: str) -> Table:
         """The table under the caller's access; unreachable answers like nonexistent."""

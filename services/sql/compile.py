@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import cast
+from typing import TypeVar, cast
 
 from psycopg import sql
 
@@ -25,6 +25,8 @@ from services.sql.query import ReadQuery
 from services.sql.schema import SchemaSnapshot, Table
 from services.sql.shapes import literals, shape, uses_relations
 from services.sql.values import checked_text
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,11 +86,11 @@ def compile_read(
     compiler.slots = {id(node): index for index, node in enumerate(literals(query.filter))}
     compiled = _compile_read(compiler, table, query, policy, max_records)
     if key is not None:
-        if len(_read_statements) >= STATEMENT_CACHE_SIZE:
-            _read_statements.clear()
         statement = sql.SQL(compiled.statement.as_string(None))
-        _read_statements[key] = CachedRead(
-            replace(compiled, statement=statement), tuple(compiler.recipe)
+        remember(
+            _read_statements,
+            key,
+            CachedRead(replace(compiled, statement=statement), tuple(compiler.recipe)),
         )
     return compiled
 
@@ -104,6 +106,13 @@ class CachedRead:
 STATEMENT_CACHE_SIZE = 4096
 # Plain dict operations are atomic under the GIL; a race only compiles once more.
 _read_statements: dict[tuple[object, ...], CachedRead] = {}
+
+
+def remember(cache: dict[tuple[object, ...], T], key: tuple[object, ...], value: T) -> None:
+    """Keep `value` under `key`, starting the cache afresh when it is full."""
+    if len(cache) >= STATEMENT_CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
 
 
 def replay(
@@ -253,9 +262,7 @@ def compile_count(
     return finish(compiler, statement)
 
 
-RECORD_CACHE_SIZE = 4096
-# Statement text of record reads by shape (see compile_record). Plain dict
-# operations are atomic under the GIL; a race only compiles one more time.
+# Statement text of record reads by shape (see compile_record).
 _record_statements: dict[tuple[object, ...], sql.SQL] = {}
 
 
@@ -290,9 +297,7 @@ def compile_record(
     compiled = finish(compiler, statement)
     if query.filter is None and len(compiler.bound) == len(key):
         # Only the key was bound, so the text serves every key of this shape.
-        if len(_record_statements) >= RECORD_CACHE_SIZE:
-            _record_statements.clear()
-        _record_statements[shape] = sql.SQL(statement.as_string(None))
+        remember(_record_statements, shape, sql.SQL(statement.as_string(None)))
     return compiled
 
 

@@ -44,7 +44,7 @@ def translate_errors(compiled: CompiledQuery, error: psycopg.Error) -> QueryErro
     """Return the QueryError a client sees for a server error it caused, or re-raise."""
     if isinstance(error, psycopg.errors.QueryCanceled):
         return QueryTimeout()
-    if isinstance(error, psycopg.errors.DataError | psycopg.errors.InvalidTextRepresentation):
+    if isinstance(error, psycopg.errors.DataError):
         field = compiled.value_fields[0] if compiled.value_fields else "value"
         return InvalidValue(field)
     raise error

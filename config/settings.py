@@ -28,6 +28,11 @@ SLUICEGATE_ENV = ENV.mode
 SLUICEGATE_DATA_DIR = ENV.data_dir
 SLUICEGATE_ENCRYPTION_KEYS = ENV.encryption_keys
 SLUICEGATE_DEMO_DATABASE = ENV.demo_database
+SLUICEGATE_SESSION_LIFETIME = ENV.session_lifetime
+SLUICEGATE_SESSION_REFRESH_WINDOW = ENV.session_refresh_window
+SLUICEGATE_LOGIN_MAX_FAILURES_PER_ACCOUNT = ENV.login_max_failures_per_account
+SLUICEGATE_LOGIN_MAX_FAILURES_PER_IP = ENV.login_max_failures_per_ip
+SLUICEGATE_LOGIN_FAILURE_WINDOW = ENV.login_failure_window
 
 # An unset URL with no embedded server running is reported by the system
 # check config.W001 / W002 rather than failing here, so tools that only import
@@ -42,6 +47,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",
     "rest_framework",
     "django_celery_beat",
     "config.apps.ConfigConfig",

@@ -1,8 +1,9 @@
 """API keys: generation, hashing and look-up.
 
 One rule: a key is never stored; only its SHA-256 digest is, and a key is
-only ever compared through that digest (the keys carry 256 random bits, so a
-fast hash is the right one).
+only ever compared through that digest, by a hash-table look-up (the keys
+carry 256 random bits, so a fast hash is the right one, and no string
+comparison loop ever runs over a secret). Look-ups go through `rbac.state`.
 """
 
 from __future__ import annotations
@@ -11,16 +12,13 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, User
+from django.contrib.auth.models import User
 from django.utils import timezone
 
-from config.ttlcache import TTLCache
-from rbac.models import AdminApiKey
+from rbac.models import AdminApiKey, App
 
 KEY_PREFIX = "sg_"
-# Look-ups are cached per process this long: a revoked key stops working within it.
-CACHE_SECONDS = 5.0
+MAX_KEY_LENGTH = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +36,7 @@ def key_digest(key: str) -> str:
 
 def create_admin_key(*, user: User, name: str) -> NewKey:
     """Create an admin API key for `user`; return it with the clear key."""
-    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = new_key()
     record = AdminApiKey.objects.create(
         name=name, user=user, prefix=key[: len(KEY_PREFIX) + 5], digest=key_digest(key)
     )
@@ -49,31 +47,51 @@ def revoke_admin_key(record: AdminApiKey) -> None:
     """Revoke `record` now."""
     record.revoked_at = timezone.now()
     record.save(update_fields=["revoked_at"])
-    clear_key_cache()
 
 
-_users: TTLCache[str, AbstractBaseUser | None] = TTLCache(CACHE_SECONDS)
+def new_key() -> str:
+    """Return a fresh API key: `sg_` and 43 URL-safe characters (256 random bits)."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
-def clear_key_cache() -> None:
-    _users.clear()
+def set_app_key(app: App, key: str | None = None) -> str:
+    """Give `app` a new key (a fresh one unless `key` is given); return it in clear.
+
+    The previous key stops working at once (in every process within the
+    access configuration's check interval).
+    """
+    key = key or new_key()
+    if not key.startswith(KEY_PREFIX) or not 40 <= len(key) <= MAX_KEY_LENGTH:
+        raise ValueError(f"An API key starts with {KEY_PREFIX!r} and has 40 to 100 characters.")
+    app.key_prefix = key[: len(KEY_PREFIX) + 5]
+    app.key_digest = key_digest(key)
+    app.key_created_at = timezone.now()
+    app.save(update_fields=["key_prefix", "key_digest", "key_created_at"])
+    return key
 
 
-def user_for_key(key: str) -> AbstractBaseUser | None:
-    """Return the active superuser an admin API key belongs to, or None."""
-    if not key.startswith(KEY_PREFIX) or len(key) > 100:
+def revoke_app_key(app: App) -> None:
+    """Remove `app`'s key: calls with it are refused."""
+    app.key_prefix, app.key_digest, app.key_created_at = "", None, None
+    app.save(update_fields=["key_prefix", "key_digest", "key_created_at"])
+
+
+def digest_of_presented(key: str) -> str | None:
+    """Return the digest to look a presented key up by, or None when it cannot be a key."""
+    if not key.startswith(KEY_PREFIX) or len(key) > MAX_KEY_LENGTH:
         return None
-    digest = key_digest(key)
-    return _users.get(
-        digest,
-        lambda: (
-            get_user_model()
-            .objects.filter(
-                admin_api_keys__digest=digest,
-                admin_api_keys__revoked_at__isnull=True,
-                is_active=True,
-                is_superuser=True,
-            )
-            .first()
-        ),
+    return key_digest(key)
+
+
+def admin_key_works(key: str) -> bool:
+    """Return whether `key` is an unrevoked admin key of an active superuser."""
+    digest = digest_of_presented(key)
+    return (
+        digest is not None
+        and AdminApiKey.objects.filter(
+            digest=digest,
+            revoked_at__isnull=True,
+            user__is_active=True,
+            user__is_superuser=True,
+        ).exists()
     )

@@ -1,9 +1,27 @@
-"""Models of `rbac`: the platform's own state about who may call the API."""
+"""Models of `rbac`: the platform's own state about who may call the API and what they may do.
+
+One rule: these rows are configuration, read by `rbac.state` into one
+immutable in-memory value per process; every save or delete bumps a version
+in Redis so each process reloads it (see `rbac.state`).
+"""
 
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
+from django.db.models import Q
+
+VERBS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+REQUESTORS = ("API", "SCRIPT")
+
+
+def all_verbs() -> list[str]:
+    return list(VERBS)
+
+
+def api_requestor() -> list[str]:
+    return ["API"]
 
 
 class AdminApiKey(models.Model):
@@ -31,3 +49,183 @@ class AdminApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class Role(models.Model):
+    """A named set of access rules; apps and users are given roles, never rules directly."""
+
+    name = models.CharField(max_length=64, unique=True)
+    description = models.TextField(blank=True)
+    active = models.BooleanField(default=True)
+    pg_role = models.CharField(
+        "PostgreSQL role",
+        max_length=63,
+        blank=True,
+        help_text=(
+            "Optional. On services that assume roles, each request of this role runs "
+            "under SET LOCAL ROLE to this PostgreSQL role, so row-level security in the "
+            "database applies as well."
+        ),
+    )
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AccessRule(models.Model):
+    """What a role may do with one component of one service (or of every service).
+
+    The component is `*`, an exact path (`_table/contacts`) or a wildcard
+    (`_table/*`, `_table/contacts/*`). For tables, the rule also carries the
+    column and row policy. NULL column lists mean "every column".
+    """
+
+    role = models.ForeignKey(Role, on_delete=models.CASCADE, related_name="rules")
+    service = models.ForeignKey(
+        "services.Service",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="access_rules",
+        help_text="Leave empty for a rule on every service.",
+    )
+    component = models.CharField(
+        max_length=255,
+        default="*",
+        help_text="`*`, `_table/*`, `_table/contacts`, `_table/contacts/*`, `_schema/*`, `_proc/*` …",
+    )
+    verbs = ArrayField(models.CharField(max_length=6), default=all_verbs)
+    requestors = ArrayField(models.CharField(max_length=6), default=api_requestor)
+    readable_columns = ArrayField(
+        models.CharField(max_length=63),
+        null=True,
+        blank=True,
+        help_text="Columns the role may read; empty means every column.",
+    )
+    writable_columns = ArrayField(
+        models.CharField(max_length=63),
+        null=True,
+        blank=True,
+        help_text="Columns the role may write; empty means every column.",
+    )
+    row_filter = models.TextField(
+        blank=True,
+        help_text="A filter in the API's filter language, ANDed with every query, e.g. "
+        "owner_id = {user.id}.",
+    )
+    presets = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Column values set on create and update, e.g. {"owner_id": "{user.id}"}.',
+    )
+    max_page_size = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("role", "service", "component")
+
+    def __str__(self) -> str:
+        where = self.service.name if self.service_id and self.service else "every service"
+        return f"{self.role}: {','.join(self.verbs)} {self.component} on {where}"
+
+
+class App(models.Model):
+    """A client of the API, identified by its API key; its default role applies to its calls.
+
+    Only the key's SHA-256 digest is stored; the key is shown once, when it is
+    created or regenerated.
+    """
+
+    name = models.CharField(max_length=64, unique=True)
+    description = models.TextField(blank=True)
+    active = models.BooleanField(default=True)
+    default_role = models.ForeignKey(
+        Role, on_delete=models.SET_NULL, null=True, blank=True, related_name="default_for_apps"
+    )
+    key_prefix = models.CharField(max_length=12, blank=True, editable=False)
+    # NULL, not "", for "no key": the unique index must allow many apps without one.
+    key_digest = models.CharField(max_length=64, unique=True, null=True, editable=False)  # noqa: DJ001
+    key_created_at = models.DateTimeField(null=True, editable=False)
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class UserAppRole(models.Model):
+    """The role a user has when calling through one app (else the app's default role)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="app_roles"
+    )
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="user_roles")
+    role = models.ForeignKey(Role, on_delete=models.CASCADE, related_name="user_apps")
+
+    class Meta:
+        verbose_name = "user's role in an app"
+        constraints = (
+            models.UniqueConstraint(fields=("user", "app"), name="one_role_per_user_app"),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.app}: {self.role}"
+
+
+class Lookup(models.Model):
+    """A named value usable as `{key}` in filters: for the system, an app, a role or a user.
+
+    The most specific one wins (user over role over app over system). Private
+    lookups are only given to event scripts, never to filters.
+    """
+
+    key = models.CharField(max_length=64)
+    value = models.TextField(blank=True)
+    private = models.BooleanField(default=False)
+    app = models.ForeignKey(
+        App, on_delete=models.CASCADE, null=True, blank=True, related_name="lookups"
+    )
+    role = models.ForeignKey(
+        Role, on_delete=models.CASCADE, null=True, blank=True, related_name="lookups"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="lookups",
+    )
+
+    class Meta:
+        ordering = ("key",)
+        constraints = (
+            models.CheckConstraint(
+                condition=(
+                    Q(app__isnull=True, role__isnull=True)
+                    | Q(app__isnull=True, user__isnull=True)
+                    | Q(role__isnull=True, user__isnull=True)
+                ),
+                name="lookup_has_one_owner",
+            ),
+            models.UniqueConstraint(
+                fields=("key", "app", "role", "user"),
+                name="one_lookup_per_key_and_owner",
+                nulls_distinct=False,
+            ),
+        )
+
+    def __str__(self) -> str:
+        return f"{{{self.key}}}"
+
+    @property
+    def scope(self) -> str:
+        if self.user_id:
+            return f"user {self.user}"
+        if self.role_id:
+            return f"role {self.role}"
+        if self.app_id:
+            return f"app {self.app}"
+        return "system"

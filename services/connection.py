@@ -31,6 +31,7 @@ class ServiceConfig:
     pool_min_size: int = 1
     pool_max_size: int = 10
     statement_timeout_ms: int = 30_000
+    assume_roles: bool = False
     stamp: str = ""
 
     def conninfo_params(self) -> dict[str, str]:

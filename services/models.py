@@ -135,6 +135,15 @@ class Service(models.Model):
     statement_timeout_ms = models.PositiveIntegerField(
         default=30_000, help_text="PostgreSQL statement_timeout in milliseconds (0: none)."
     )
+    assume_roles = models.BooleanField(
+        "assume PostgreSQL roles",
+        default=False,
+        help_text=(
+            "Run each request under SET LOCAL ROLE to the caller's role's PostgreSQL role "
+            "and pass its claims in request.claims, so row-level security in the database "
+            "applies on top of Sluicegate's own policy."
+        ),
+    )
     active = models.BooleanField(default=True, help_text="Inactive services are not served.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -223,5 +232,6 @@ class Service(models.Model):
             pool_min_size=self.pool_min_size,
             pool_max_size=self.pool_max_size,
             statement_timeout_ms=self.statement_timeout_ms,
+            assume_roles=self.assume_roles,
             stamp=f"{self.pk}:{updated}",
         )

@@ -36,6 +36,16 @@ def demo_database(
         drop_database(name)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_access_state() -> Iterator[None]:
+    """Each test starts from the access configuration in its own database."""
+    from rbac.state import forget_state
+
+    forget_state()
+    yield
+    forget_state()
+
+
 TARGET_SCHEMA = Path(__file__).parent / "fixtures" / "target_schema.sql"
 POSTGIS_COLUMNS = (
     "CREATE EXTENSION IF NOT EXISTS postgis",

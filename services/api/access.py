@@ -1,46 +1,60 @@
-"""The policy seam: who is calling, and which `Policy` applies to each table for them.
+"""The policy seam: what one caller may reach of one service, as `Policy` values.
 
-One rule: deny by default. Until roles exist, only superusers (an admin
-session or an admin API key) reach services, with full access; every other
-caller is refused before any service or table name is looked up.
+One rule: deny by default. Views get the caller's `Principal` from
+authentication, bind it to a service and its schema snapshot, and ask this
+`Access` for every table they touch; a table without a policy is treated
+exactly like a table that does not exist.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-
-from services.api.errors import NO_CREDENTIAL, ApiError
-from services.sql.policy import FULL_ACCESS, Policy
-from services.sql.schema import Table
+from rbac import policies
+from rbac.policies import Principal
+from rbac.state import RbacState, current_state
+from services.sql.policy import Policy
+from services.sql.schema import SchemaSnapshot, Table
 
 
 @dataclass(frozen=True, slots=True)
 class Access:
-    """What one authenticated caller may read; `lookups` fill `{user.id}` & co."""
+    """One caller's rights on one service at one schema version (GET unless a verb is named)."""
 
-    user: AbstractBaseUser
-    lookups: dict[str, object] = field(default_factory=dict)
+    principal: Principal
+    state: RbacState
+    service: str
+    snapshot: SchemaSnapshot
+    lookups: Mapping[str, object]
 
-    def policy_for(self, table: Table) -> Policy | None:
-        """Return the caller's policy on `table`, or None when it is unreachable."""
-        return FULL_ACCESS
+    def policy_for(self, table: Table, verb: str = "GET") -> Policy | None:
+        """Return the caller's policy for `verb` on `table`, or None when not granted."""
+        return policies.table_policy(
+            self.state, self.principal, self.service, self.snapshot, table, verb
+        )
 
     def verbs_for(self, table: Table) -> list[str]:
-        """The verbs the caller may use on `table` that the API serves."""
-        return ["GET"]
+        """The verbs the caller may use on `table` (empty: unreachable)."""
+        return policies.table_verbs(self.state, self.principal, self.service, self.snapshot, table)
+
+    def component_verbs(self, component: str) -> frozenset[str]:
+        """The verbs granted on a component other than a table (`_schema/t`, `_proc/p` …)."""
+        return policies.component_verbs(self.state, self.principal, self.service, component)
 
 
-def access_for(user: AbstractBaseUser | AnonymousUser | None) -> Access:
-    """Return the caller's Access; raise ApiError 401/403 when there is none."""
-    if user is None or not user.is_authenticated:
-        raise ApiError(401, NO_CREDENTIAL)
-    if not getattr(user, "is_superuser", False) or not user.is_active:
-        raise ApiError(403, "Access Forbidden. This user's role allows no access to services.")
-    lookups: dict[str, object] = {
-        "user.id": user.pk,
-        "user.username": user.get_username(),
-        "user.email": getattr(user, "email", ""),
-    }
-    return Access(user=user, lookups=lookups)
+def can_reach_service(principal: Principal, service: str) -> bool:
+    """Return whether the caller may learn that `service` exists."""
+    return policies.can_reach_service(current_state(), principal, service)
+
+
+def bind_access(principal: Principal, service: str, snapshot: SchemaSnapshot) -> Access:
+    """Return the caller's Access to `service` at `snapshot`'s version."""
+    state = current_state()
+    return Access(
+        principal=principal,
+        state=state,
+        service=service,
+        snapshot=snapshot,
+        lookups=policies.lookups_for(state, principal),
+    )

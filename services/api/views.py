@@ -16,8 +16,10 @@ from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from rbac.authentication import AdminSessionAuthentication, ApiKeyAuthentication
-from services.api.access import Access, access_for
+from rbac.authentication import AdminSessionAuthentication, CredentialAuthentication
+from rbac.permissions import HasUsableRole, principal_of
+from rbac.policies import Principal
+from services.api.access import Access, bind_access, can_reach_service
 from services.api.describe import describe_table, label
 from services.api.errors import ApiError, envelope
 from services.api.factory import viewset_for
@@ -27,6 +29,7 @@ from services.api.registry import active_service_labels, service_config
 from services.connection import ServiceConfig
 from services.pools import ServiceUnavailable
 from services.schema_cache import get_snapshot, refresh_snapshot
+from services.sql.policy import Policy
 from services.sql.schema import SchemaSnapshot, Table
 
 OVERRIDE_HEADERS = ("HTTP_X_HTTP_METHOD", "HTTP_X_METHOD_OVERRIDE")
@@ -59,17 +62,28 @@ class FixedNegotiation(BaseContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
+def forbidden(verb: str, component: str, service: str) -> ApiError:
+    return ApiError(
+        403,
+        f"Access Forbidden. {verb} access to component '{component}' of service "
+        f"'{service}' is not allowed by this user's role.",
+    )
+
+
 class ApiView(APIView):
     """Base of every `/api/v2` view: authentication, access, the error envelope."""
 
-    authentication_classes = (ApiKeyAuthentication, AdminSessionAuthentication)
-    permission_classes = ()
+    authentication_classes = (CredentialAuthentication, AdminSessionAuthentication)
+    permission_classes = (HasUsableRole,)
     content_negotiation_class = FixedNegotiation
+    principal: Principal
     access: Access
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
-        self.access = access_for(request.user)
+        principal = principal_of(request)
+        assert principal is not None  # HasUsableRole refused the request otherwise
+        self.principal = principal
 
     def post(
         self, request: Request, *args: Any, **kwargs: Any
@@ -80,32 +94,48 @@ class ApiView(APIView):
         raise ApiError(405, f"Method {request.method} is not allowed on this resource.")
 
     def service(self, name: str) -> ServiceConfig:
+        """The service called `name`; one the caller may not reach answers like a missing one."""
         config = service_config(name)
-        if config is None:
+        if config is None or not can_reach_service(self.principal, name):
             raise ApiError(404, f"Service '{name}' not found.")
         return config
 
-    def snapshot(self, config: ServiceConfig) -> SchemaSnapshot:
+    def snapshot(self, config: ServiceConfig, *, refresh: bool = False) -> SchemaSnapshot:
+        """The service's schema, with the caller's access to it bound to `self.access`."""
         try:
-            return get_snapshot(config)
+            snapshot = refresh_snapshot(config) if refresh else get_snapshot(config)
         except ServiceUnavailable as error:
             raise ApiError(503, str(error)) from None
         except psycopg.Error:  # the database is down or refuses us
             raise ApiError(503, f"Service '{config.name}' is unavailable.") from None
+        self.access = bind_access(self.principal, config.name, snapshot)
+        return snapshot
 
-    def table(self, snapshot: SchemaSnapshot, name: str) -> Table:
-        """The table under the caller's access; unreachable answers like nonexistent."""
+    def table(self, snapshot: SchemaSnapshot, name: str, verb: str = "GET") -> tuple[Table, Policy]:
+        """The table and the caller's policy for `verb` on it.
+
+        A table the caller can reach with no verb answers exactly like a
+        missing one (404); one reachable with other verbs only answers 403.
+        """
         table = snapshot.table(name)
-        if table is None or self.access.policy_for(table) is None:
-            raise ApiError(404, f'Table "{name}" does not exist in the database.')
-        return table
+        if table is not None:
+            policy = self.access.policy_for(table, verb)
+            if policy is not None:
+                return table, policy
+            if self.access.verbs_for(table):
+                raise forbidden(verb, f"_table/{table.name}", self.access.service)
+        raise ApiError(404, f'Table "{name}" does not exist in the database.')
 
 
 class ServicesView(ApiView):
     """GET /api/v2: the services the caller can reach."""
 
     def get(self, request: Request) -> HttpResponse:
-        services = active_service_labels()
+        services = [
+            (name, service_label)
+            for name, service_label in active_service_labels()
+            if can_reach_service(self.principal, name)
+        ]
         if parse_bool(request.query_params, "as_list"):
             return JsonResponse({"resource": [name for name, _label in services]})
         return JsonResponse(
@@ -135,13 +165,9 @@ class TableIndexView(ApiView):
 
     def get(self, request: Request, service: str) -> HttpResponse:
         config = self.service(service)
-        if parse_bool(request.query_params, "refresh"):
-            snapshot = refresh_snapshot(config)
-        else:
-            snapshot = self.snapshot(config)
-        tables = [
-            table for table in snapshot.tables.values() if self.access.policy_for(table) is not None
-        ]
+        refresh = parse_bool(request.query_params, "refresh") and self.principal.is_superuser
+        snapshot = self.snapshot(config, refresh=refresh)
+        tables = [table for table in snapshot.tables.values() if self.access.verbs_for(table)]
         if parse_bool(request.query_params, "as_list"):
             return JsonResponse({"resource": [table.name for table in tables]})
         return JsonResponse(
@@ -167,9 +193,7 @@ class TableView(ApiView):
     ) -> HttpResponse | StreamingHttpResponse:
         config = self.service(service)
         snapshot = self.snapshot(config)
-        found = self.table(snapshot, table)
-        policy = self.access.policy_for(found)
-        assert policy is not None  # checked by self.table
+        found, policy = self.table(snapshot, table)
         viewset = viewset_for(config.name, snapshot.version, found)(
             request=request, format_kwarg=None, args=(), kwargs={"pk": pk} if pk else {}
         )
@@ -190,6 +214,7 @@ class SchemaIndexView(ApiView):
             table.name
             for table in snapshot.tables.values()
             if self.access.policy_for(table) is not None
+            and "GET" in self.access.component_verbs(f"_schema/{table.name}")
         ]
         if parse_bool(request.query_params, "as_list"):
             return JsonResponse({"resource": names})
@@ -201,9 +226,10 @@ class SchemaTableView(ApiView):
 
     def get(self, request: Request, service: str, table: str) -> HttpResponse:
         snapshot = self.snapshot(self.service(service))
-        found = self.table(snapshot, table)
-        policy = self.access.policy_for(found)
-        assert policy is not None
+        found, policy = self.table(snapshot, table)
+        component = f"_schema/{found.name}"
+        if "GET" not in self.access.component_verbs(component):
+            raise forbidden("GET", component, service)
         body = describe_table(
             snapshot,
             found,

@@ -8,7 +8,7 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 
 from config.environment import read_or_create_secret
-from rbac.keys import create_admin_key, user_for_key
+from rbac.keys import admin_key_works, create_admin_key
 
 ADMIN_USERNAME = "admin"
 
@@ -23,7 +23,7 @@ def ensure_demo_api_key(data_dir: Path) -> str:
     path = data_dir / "demo_api_key"
     if path.exists():
         key = path.read_text().strip()
-        if user_for_key(key) is not None:
+        if admin_key_works(key):
             return key
         path.unlink()
     admin = get_user_model().objects.get(username=ADMIN_USERNAME)

@@ -7,6 +7,7 @@ the compiler (`services.sql.compile`), never here.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal as TypingLiteral
 
@@ -173,3 +174,37 @@ class OrderItem:
     column: str
     descending: bool = False
     nulls: TypingLiteral["first", "last"] | None = None
+
+
+# --- walking filter trees ---------------------------------------------------------
+
+
+def field_refs(node: Expr) -> Iterator[FieldRef]:
+    """Yield every field reference of a filter tree, left to right."""
+    if isinstance(node, Comparison | InList | Between | IsNull | Like):
+        yield node.field
+    elif isinstance(node, Not):
+        yield from field_refs(node.item)
+    else:
+        for item in node.items:
+            yield from field_refs(item)
+
+
+def values_of(node: Expr) -> Iterator[Value]:
+    """Yield every value of a filter tree, left to right."""
+    if isinstance(node, Comparison | Like):
+        yield node.value
+    elif isinstance(node, InList):
+        yield from node.values
+    elif isinstance(node, Between):
+        yield from (node.low, node.high)
+    elif isinstance(node, Not):
+        yield from values_of(node.item)
+    elif isinstance(node, And | Or):
+        for item in node.items:
+            yield from values_of(item)
+
+
+def lookup_names(node: Expr) -> frozenset[str]:
+    """Return the names of the `{lookups}` a filter tree uses."""
+    return frozenset(value.name for value in values_of(node) if isinstance(value, Lookup))

@@ -17,13 +17,19 @@ class Policy:
     """Read rights on one table.
 
     readable: the columns the caller may read (None: every column).
-    row_filter: an AST ANDed with every query on the table (None: all rows).
+    row_filter: an AST ANDed with every query on the table (None: all rows);
+      its `{lookup}` values are bound per request from the caller's lookups.
     max_page_size: a cap below the service's own maximum (None: no extra cap).
+    writable: the columns the caller may write (None: every column).
+    presets: (column, JSON text of the value) pairs set on every create and update
+      (a value may be a `{lookup}` string, resolved per request).
     """
 
     readable: frozenset[str] | None = None
     row_filter: Expr | None = None
     max_page_size: int | None = None
+    writable: frozenset[str] | None = None
+    presets: tuple[tuple[str, str], ...] = ()
 
     def can_read(self, column: str) -> bool:
         """Return whether `column` may be read (and so named anywhere in a query)."""

@@ -10,7 +10,8 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from rbac.keys import clear_key_cache, create_admin_key
+from rbac.keys import create_admin_key
+from rbac.state import forget_state
 from services.api.registry import forget_services
 from services.models import Service
 
@@ -51,7 +52,7 @@ class Api:
 @pytest.fixture(autouse=True)
 def _fresh_caches() -> Iterator[None]:
     forget_services()
-    clear_key_cache()
+    forget_state()
     yield
     forget_services()
 

@@ -60,7 +60,7 @@ def test_table_list_names_tables_and_views(api: Api) -> None:
         "name": "books",
         "label": "Books",
         "is_view": False,
-        "access": ["GET"],
+        "access": ["GET", "POST", "PUT", "PATCH", "DELETE"],
     }
     assert tables["books_with_authors"]["is_view"] is True
     assert tables["author_book_counts"]["is_view"] is True

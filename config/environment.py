@@ -42,6 +42,11 @@ class Environment:
     log_level: str
     log_format: str
     demo_database: str
+    session_lifetime: int
+    session_refresh_window: int
+    login_max_failures_per_account: int
+    login_max_failures_per_ip: int
+    login_failure_window: int
 
     @property
     def is_production(self) -> bool:
@@ -58,6 +63,19 @@ def parse_bool(name: str, raw: str | None, *, default: bool) -> bool:
     if word in FALSE_WORDS:
         return False
     raise ImproperlyConfigured(f"{name} must be one of true/false/1/0/yes/no/on/off.")
+
+
+def parse_positive_int(name: str, raw: str | None, *, default: int) -> int:
+    """Return the whole number (at least 1) a variable spells; raise ImproperlyConfigured otherwise."""
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number.") from None
+    if value < 1:
+        raise ImproperlyConfigured(f"{name} must be at least 1.")
+    return value
 
 
 def parse_list(raw: str | None) -> tuple[str, ...]:
@@ -160,4 +178,27 @@ def load_environment(environ: Mapping[str, str]) -> Environment:
         log_level=environ.get("SLUICEGATE_LOG_LEVEL", "INFO").strip().upper(),
         log_format=log_format,
         demo_database=environ.get("SLUICEGATE_DEMO_DATABASE", "sluicegate_demo"),
+        session_lifetime=parse_positive_int(
+            "SLUICEGATE_SESSION_LIFETIME", environ.get("SLUICEGATE_SESSION_LIFETIME"), default=86400
+        ),
+        session_refresh_window=parse_positive_int(
+            "SLUICEGATE_SESSION_REFRESH_WINDOW",
+            environ.get("SLUICEGATE_SESSION_REFRESH_WINDOW"),
+            default=1209600,
+        ),
+        login_max_failures_per_account=parse_positive_int(
+            "SLUICEGATE_LOGIN_MAX_FAILURES_PER_ACCOUNT",
+            environ.get("SLUICEGATE_LOGIN_MAX_FAILURES_PER_ACCOUNT"),
+            default=5,
+        ),
+        login_max_failures_per_ip=parse_positive_int(
+            "SLUICEGATE_LOGIN_MAX_FAILURES_PER_IP",
+            environ.get("SLUICEGATE_LOGIN_MAX_FAILURES_PER_IP"),
+            default=20,
+        ),
+        login_failure_window=parse_positive_int(
+            "SLUICEGATE_LOGIN_FAILURE_WINDOW",
+            environ.get("SLUICEGATE_LOGIN_FAILURE_WINDOW"),
+            default=900,
+        ),
     )

@@ -55,6 +55,7 @@ class ServiceAdminForm(forms.ModelForm):  # type: ignore[type-arg]  # admin form
             "pool_min_size",
             "pool_max_size",
             "statement_timeout_ms",
+            "assume_roles",
         )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -106,6 +107,7 @@ class ServiceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # ModelAdmin ge
                     "pool_min_size",
                     "pool_max_size",
                     "statement_timeout_ms",
+                    "assume_roles",
                 )
             },
         ),
@@ -183,6 +185,13 @@ class ServiceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # ModelAdmin ge
     def report(
         self, request: HttpRequest, service: Service, result: ProbeResult | RefreshResult
     ) -> None:
-        """Show `result` as a success or error message naming the service."""
+        """Show `result` as a success or error message naming the service.
+
+        A connection test's warnings (privileges that get past row-level
+        security) follow it, one warning message each.
+        """
         level = messages.SUCCESS if result.ok else messages.ERROR
         self.message_user(request, f"Service '{service.name}': {result.message}", level)
+        if isinstance(result, ProbeResult):
+            for warning in result.warnings:
+                self.message_user(request, f"Service '{service.name}' {warning}.", messages.WARNING)

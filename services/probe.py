@@ -18,7 +18,7 @@ from psycopg.conninfo import make_conninfo
 
 from config.crypto import DecryptionError
 from services.connection import ServiceConfig
-from services.sql.probe import server_version
+from services.sql.probe import PrivilegeReport, read_privileges, server_version
 
 logger = logging.getLogger(__name__)
 
@@ -34,14 +34,15 @@ NOISE = (
     ),
     re.compile(r"^(?:FATAL|ERROR):\s*"),
 )
-# Reasons a server cannot be reached, by a fragment of libpq's message.
+# Reasons a server cannot be reached, by a fragment of libpq's message
+# ({timeout} is the connect timeout in seconds).
 UNREACHABLE = (
     ("connection refused", "connection refused"),
     ("failed to resolve host", "host name not found"),
     ("could not translate host name", "host name not found"),
     ("name or service not known", "host name not found"),
-    ("timeout expired", f"no answer within {CONNECT_TIMEOUT_SECONDS} seconds"),
-    ("timed out", f"no answer within {CONNECT_TIMEOUT_SECONDS} seconds"),
+    ("timeout expired", "no answer within {timeout} seconds"),
+    ("timed out", "no answer within {timeout} seconds"),
     ("no route to host", "no route to host"),
     ("network is unreachable", "network unreachable"),
     ("no such file or directory", "no server socket there"),
@@ -60,11 +61,19 @@ UNKNOWN_DATABASE_SQLSTATE = "3D000"
 
 @dataclass(frozen=True, slots=True)
 class ProbeResult:
-    """The outcome of `test_connection`: `message` is fit to show an admin as it is."""
+    """The outcome of `test_connection`: `message` and `warnings` are fit to show an admin.
+
+    `warnings` say how the connecting role gets past row-level security
+    (`privileges`), or that this could not be read; each reads after the
+    service's name ("Service 'crm' connects as superuser …") and has no final
+    full stop. They are empty when the connection failed.
+    """
 
     ok: bool
     message: str
     server_version: str | None = None
+    warnings: tuple[str, ...] = ()
+    privileges: PrivilegeReport | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,13 +93,15 @@ class Configurable(Protocol):
     def config(self) -> ServiceConfig: ...
 
 
-def check_connection(service: Configurable) -> ProbeResult:
+def check_connection(
+    service: Configurable, *, connect_timeout: int = CONNECT_TIMEOUT_SECONDS
+) -> ProbeResult:
     """Return `test_connection` for the service's settings (a failure if its password is unreadable)."""
     try:
         config = service.config()
     except DecryptionError:
         return ProbeResult(ok=False, message=DECRYPTION_FAILED_MESSAGE)
-    return test_connection(config)
+    return test_connection(config, connect_timeout=connect_timeout)
 
 
 def check_schema(service: Configurable) -> RefreshResult:
@@ -102,26 +113,44 @@ def check_schema(service: Configurable) -> RefreshResult:
     return refresh_schema(config)
 
 
-def test_connection(config: ServiceConfig) -> ProbeResult:
-    """Connect to the service's database and read its version.
+def test_connection(
+    config: ServiceConfig,
+    *,
+    connect_timeout: int = CONNECT_TIMEOUT_SECONDS,  # noqa: PT028  (not a test, see __test__)
+) -> ProbeResult:
+    """Connect to the service's database, read its version and the role's risky privileges.
 
-    Returns ProbeResult(ok=True, server_version=...) on success, otherwise
-    ok=False and a clean message (authentication, unreachable host, unknown
-    database, SSL, or "Connection failed: <reason>"). Never raises for a
-    database failure.
+    Returns ProbeResult(ok=True, server_version=..., warnings=...) on
+    success, otherwise ok=False and a clean message (authentication,
+    unreachable host, unknown database, SSL, or "Connection failed:
+    <reason>"). A privilege read that fails leaves ok=True with a warning
+    saying so. Never raises for a database failure.
     """
-    conninfo = make_conninfo(
-        "", **config.conninfo_params(), connect_timeout=str(CONNECT_TIMEOUT_SECONDS)
-    )
+    conninfo = make_conninfo("", **config.conninfo_params(), connect_timeout=str(connect_timeout))
+    privileges: PrivilegeReport | None = None
     try:
         with psycopg.connect(conninfo, autocommit=True) as conn:
             version = server_version(conn)
+            try:
+                privileges = read_privileges(conn, schemas=config.schemas)
+            except psycopg.Error as error:
+                reason = clean_reason(str(error), config.password)
+                logger.info("service %s: privilege check failed: %s", config.name, reason)
+                warnings: tuple[str, ...] = (
+                    f"connects, but the role's privileges could not be read: {reason.rstrip('.')}",
+                )
+            else:
+                warnings = privileges.warnings
     except psycopg.Error as error:
-        message = describe_connection_error(error, config)
+        message = describe_connection_error(error, config, connect_timeout=connect_timeout)
         logger.info("service %s: connection test failed: %s", config.name, message)
         return ProbeResult(ok=False, message=message)
     return ProbeResult(
-        ok=True, message=f"Connected to PostgreSQL {version}.", server_version=version
+        ok=True,
+        message=f"Connected to PostgreSQL {version}.",
+        server_version=version,
+        warnings=warnings,
+        privileges=privileges,
     )
 
 
@@ -168,7 +197,9 @@ def refresh_schema(config: ServiceConfig) -> RefreshResult:
     )
 
 
-def describe_connection_error(error: psycopg.Error, config: ServiceConfig) -> str:
+def describe_connection_error(
+    error: psycopg.Error, config: ServiceConfig, *, connect_timeout: int = CONNECT_TIMEOUT_SECONDS
+) -> str:
     """Return a clean one-line message for a failure to connect with `config`.
 
     Uses the SQLSTATE when the driver has one (connection failures usually
@@ -201,7 +232,7 @@ def describe_connection_error(error: psycopg.Error, config: ServiceConfig) -> st
         return f"The server does not support SSL, but sslmode is '{config.sslmode}'."
     for fragment, reason in UNREACHABLE:
         if fragment in text:
-            return f"Cannot reach {where}: {reason}."
+            return f"Cannot reach {where}: {reason.format(timeout=connect_timeout)}."
     if "ssl" in text or "certificate" in text:
         return f"SSL connection failed: {clean_reason(raw, config.password)}"
     return f"Connection failed: {clean_reason(raw, config.password)}"

@@ -1,4 +1,4 @@
-"""Start and end the one transaction a request runs in on a service database.
+"""Start and end the one transaction a request runs in on a service database; assume a role in it.
 
 One rule: every limit a request sets is transaction-local (`SET LOCAL`), so it
 ends with the transaction and never outlives it on a pooled connection; the
@@ -11,11 +11,18 @@ query (one round trip), and `commit` / `rollback` one more. The two timeouts
 are integers we own, so they are rendered as literals by `psycopg.sql`
 (bound parameters would force the extended protocol, which allows one
 statement per message: two more round trips).
+
+`assume_role` is PostgREST's model: `SET LOCAL ROLE` plus the caller's
+claims in the transaction-local setting `request.claims`, so the database's
+own row-level security applies to the request as well; both end with the
+transaction, like the limits.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from collections.abc import Mapping
+from typing import Any, Final
 
 import psycopg
 from psycopg import sql
@@ -28,6 +35,9 @@ BEGIN_READ_WRITE = sql.SQL("BEGIN READ WRITE")
 START = sql.SQL(
     "{begin}; SET LOCAL statement_timeout = {statement}; SET LOCAL lock_timeout = {lock}"
 )
+SET_LOCAL_ROLE = sql.SQL("SET LOCAL ROLE {role}")
+# is_local = true: the claims end with the transaction, as SET LOCAL does.
+SET_CLAIMS: Final = "SELECT set_config('request.claims', %s, true)"
 
 
 def begin(
@@ -76,3 +86,45 @@ def commit(conn: psycopg.Connection[Any]) -> None:
 def rollback(conn: psycopg.Connection[Any]) -> None:
     """Roll back the transaction `begin` opened (a no-op when none is open)."""
     conn.rollback()
+
+
+def assume_role(
+    conn_or_cursor: psycopg.Connection[Any] | psycopg.Cursor[Any],
+    *,
+    pg_role: str | None,
+    claims: Mapping[str, object],
+) -> None:
+    """Run the rest of the open transaction as `pg_role`, with `claims` in `request.claims`.
+
+    Sends `SET LOCAL ROLE "<pg_role>"` (skipped when `pg_role` is None or
+    "") and `set_config('request.claims', <claims as JSON>, true)`; both end
+    with the transaction, so nothing reaches the next user of a pooled
+    connection. Policies read the claims as
+    `nullif(current_setting('request.claims', true), '')::jsonb`: once a
+    connection has set them, the setting reads '' (not NULL) outside.
+
+    The connecting role must be a member of `pg_role` (`GRANT <pg_role> TO
+    <service user>`). Returns nothing; raises psycopg.ProgrammingError when
+    no transaction is open (a `SET LOCAL` outside one would be lost at once,
+    and the request would run as the connecting role), TypeError when a
+    claim is not JSON-serialisable, and what PostgreSQL raises for an
+    unknown role (InvalidParameterValue) or one the connecting role may not
+    assume (InsufficientPrivilege); the transaction is aborted then.
+    """
+    conn = (
+        conn_or_cursor
+        if isinstance(conn_or_cursor, psycopg.Connection)
+        else conn_or_cursor.connection
+    )
+    if conn.info.transaction_status != TransactionStatus.INTRANS:
+        raise psycopg.ProgrammingError(
+            "assume_role needs an open transaction without errors (see begin())"
+        )
+    payload = json.dumps(dict(claims), separators=(",", ":"), sort_keys=True)
+    if pg_role:
+        # A utility statement takes no bound parameters; the name is quoted
+        # as an identifier, and PostgreSQL checks that it exists and that the
+        # connecting role may assume it. prepare=False: one text per role,
+        # not worth a prepared statement on every pooled connection.
+        conn_or_cursor.execute(SET_LOCAL_ROLE.format(role=sql.Identifier(pg_role)), prepare=False)
+    conn_or_cursor.execute(SET_CLAIMS, [payload])

@@ -2,6 +2,7 @@
 
 One rule: the output is the clean message of `services.probe`, and a failed
 connection exits with status 1, so scripts and health checks can rely on it.
+Warnings about the role's privileges go to stderr and leave the status 0.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from services.probe import check_connection
 
 
 class Command(BaseCommand):
-    help = "Test a service's database connection; print the server version or why it failed."
+    help = (
+        "Test a service's database connection; print the server version or why it failed, "
+        "and warn about privileges that get past row-level security."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name", help="the service's name")
@@ -29,3 +33,5 @@ class Command(BaseCommand):
         if not result.ok:
             raise CommandError(f"{name}: {result.message}")
         self.stdout.write(f"{name}: {result.message}")
+        for warning in result.warnings:
+            self.stderr.write(f"Warning: service '{name}' {warning}.", self.style.WARNING)

@@ -14,8 +14,14 @@ from rest_framework.request import Request
 
 from rbac.keys import digest_of_presented
 from rbac.policies import REQUESTOR_API, Principal
-from rbac.sessions import SessionError, session_token_from, verify_session_token
+from rbac.sessions import (
+    SessionError,
+    SessionStoreUnavailable,
+    session_token_from,
+    verify_session_token,
+)
 from rbac.state import AppInfo, RbacState, RoleInfo, UserInfo, current_state
+from services.api.errors import ApiError
 
 API_KEY_HEADERS = ("HTTP_X_DREAMFACTORY_API_KEY", "HTTP_X_API_KEY")
 INVALID_KEY = "Invalid API key."
@@ -86,6 +92,8 @@ class CredentialAuthentication(authentication.BaseAuthentication):
                 claims = verify_session_token(token)
             except SessionError as error:
                 raise exceptions.AuthenticationFailed(str(error)) from None
+            except SessionStoreUnavailable as error:
+                raise ApiError(503, str(error)) from None
             session_user = state.user(claims.user_id)
             if session_user is None or not session_user.is_active:
                 raise exceptions.AuthenticationFailed("Invalid session token.")

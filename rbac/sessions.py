@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import math
 import secrets
 from dataclasses import dataclass
@@ -49,9 +50,15 @@ REVOKED_SESSION = "Session token has been revoked."
 INVALID_CREDENTIALS = "Invalid credentials supplied."
 INVALID_API_KEY = "Invalid API key."
 
+logger = logging.getLogger(__name__)
+
 
 class SessionError(Exception):
     """A presented session token is unusable; `str(error)` is safe to show the client."""
+
+
+class SessionStoreUnavailable(Exception):
+    """Revocations cannot be read (Redis is down): no token can be trusted for now."""
 
 
 class InvalidCredentials(SessionError):
@@ -147,7 +154,14 @@ def verify_session_token(token: str, *, allow_expired: bool = False) -> SessionC
     current = now()
     if current >= claims.expires_at and not (allow_expired and current < claims.refresh_until):
         raise SessionError(EXPIRED_SESSION)
-    if cache.get(_revoked_key(claims.token_id)) is not None:
+    try:
+        revoked = cache.get(_revoked_key(claims.token_id)) is not None
+    except Exception:  # Redis is down: refuse rather than trust a token that may be revoked
+        logger.warning("session revocations cannot be read", exc_info=True)
+        raise SessionStoreUnavailable(
+            "Sessions cannot be checked right now; retry shortly."
+        ) from None
+    if revoked:
         raise SessionError(REVOKED_SESSION)
     return claims
 

@@ -163,3 +163,21 @@ def test_key_helpers_refuse_malformed_keys() -> None:
     assert keys.digest_of_presented("abc") is None
     with pytest.raises(ValueError, match="starts with"):
         set_app_key(App(name="x"), "short")
+
+
+def test_session_is_refused_with_503_when_revocations_cannot_be_read(
+    client: Client, clinic: Service, settings: Any
+) -> None:
+    admin = User.objects.create_superuser("night", "night@example.com", "pw-1")
+    token = issue_session(user_id=admin.pk, app_id=None)[0]
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",  # nothing listens on the discard port
+        }
+    }
+    response = client.get(
+        f"/api/v2/{clinic.name}/_table/owners", headers={"X-DreamFactory-Session-Token": token}
+    )
+    assert response.status_code == 503
+    assert "retry" in response.json()["error"]["message"]

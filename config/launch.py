@@ -94,12 +94,15 @@ def print_banner_when_up(port: str, data_dir: Path) -> None:
         return
     password = read_data_file(data_dir / "admin_password")
     key = read_data_file(data_dir / "demo_api_key")
+    app_key = read_data_file(data_dir / "demo_app_key")
     banner = f"""
 Sluicegate is running.
   Admin:   {base}/admin/   user: admin   password: {password}
   API:     {base}/api/v2/demo/_table   (the demo CRM)
   Health:  {base}/health/ready
   Try:     curl -s -H "X-API-Key: {key}" "{base}/api/v2/demo/_table/contacts?limit=3&fields=id,email,status"
+  As app:  curl -s -H "X-API-Key: {app_key}" "{base}/api/v2/demo/_table/contacts?limit=3"
+           (the demo app's role "demo-reader" hides contacts' personal fields and churned contacts)
 Press Ctrl-C to stop everything.
 """
     print(banner, flush=True)  # noqa: T201 (the banner is this command's output)

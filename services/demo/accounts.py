@@ -1,4 +1,4 @@
-"""The demo's admin account, whose password is generated once and kept in the data dir."""
+"""The demo's accounts: an admin whose password is generated once, an admin key, a demo app."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 
 from config.environment import read_or_create_secret
-from rbac.keys import admin_key_works, create_admin_key
+from rbac.keys import admin_key_works, create_admin_key, digest_of_presented, set_app_key
+from rbac.models import AccessRule, App, Role
+from services.models import Service
 
 ADMIN_USERNAME = "admin"
 
@@ -46,3 +48,62 @@ def ensure_demo_admin(data_dir: Path) -> bool:
         return False
     user_model.objects.create_superuser(ADMIN_USERNAME, email="", password=password)
     return True
+
+
+DEMO_ROLE = "demo-reader"
+DEMO_APP = "demo"
+# What the demo app's role shows: every table, but contacts without their
+# personal fields and without churned contacts.
+DEMO_CONTACT_COLUMNS = [
+    "id",
+    "external_id",
+    "email",
+    "first_name",
+    "last_name",
+    "job_title",
+    "company_id",
+    "status",
+    "tags",
+    "lifetime_value",
+    "created_at",
+    "updated_at",
+]
+DEMO_CONTACT_FILTER = "status != 'churned'"
+
+
+def ensure_demo_app(data_dir: Path, service: Service) -> str:
+    """Create the demo role and app once; return the app's key, kept in `<data_dir>/demo_app_key`.
+
+    The role reads every table of `service`, contacts with a column policy and
+    a row filter. An existing role is left as an admin may have edited it.
+    """
+    role, created = Role.objects.get_or_create(
+        name=DEMO_ROLE,
+        defaults={"description": "Reads the demo CRM; contacts without personal fields."},
+    )
+    if created:
+        AccessRule.objects.create(role=role, service=service, component="_table/*", verbs=["GET"])
+        AccessRule.objects.create(role=role, service=service, component="_schema/*", verbs=["GET"])
+        AccessRule.objects.create(
+            role=role,
+            service=service,
+            component="_table/contacts",
+            verbs=["GET"],
+            readable_columns=DEMO_CONTACT_COLUMNS,
+            row_filter=DEMO_CONTACT_FILTER,
+        )
+    app, _ = App.objects.get_or_create(
+        name=DEMO_APP,
+        defaults={"description": "The demo's API client.", "default_role": role},
+    )
+    path = data_dir / "demo_app_key"
+    if path.exists():
+        key = path.read_text().strip()
+        if app.key_digest == digest_of_presented(key):
+            return key
+        path.unlink()
+    key = set_app_key(app)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key

@@ -190,3 +190,25 @@ def test_demo_api_key_reads_demo_rows_and_survives_a_second_run(
 
     call_command("demo", database=demo_database)
     assert key_file.read_text().strip() == key  # still valid, so kept
+
+
+def test_demo_app_key_reads_through_the_demo_role(
+    settings: Settings, tmp_path: Path, demo_database: str, client: Client
+) -> None:
+    settings.SLUICEGATE_DATA_DIR = tmp_path
+    call_command("demo", database=demo_database)
+    key = (tmp_path / "demo_app_key").read_text().strip()
+    headers = {"X-API-Key": key}
+    contacts = client.get("/api/v2/demo/_table/contacts", {"limit": "500"}, headers=headers)
+    assert contacts.status_code == 200
+    rows = contacts.json()["resource"]
+    assert rows
+    assert "phone" not in rows[0]
+    assert "birthday" not in rows[0]
+    assert {row["status"] for row in rows} <= {"lead", "prospect", "customer"}
+    hidden = client.get("/api/v2/demo/_table/contacts", {"fields": "phone"}, headers=headers)
+    assert hidden.status_code == 400
+    assert client.get("/api/v2/demo/_table/deals", headers=headers).status_code == 200
+
+    call_command("demo", database=demo_database)
+    assert (tmp_path / "demo_app_key").read_text().strip() == key  # still valid, so kept

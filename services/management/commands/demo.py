@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from services.demo import load_demo
-from services.demo.accounts import ensure_demo_admin, ensure_demo_api_key
+from services.demo.accounts import ensure_demo_admin, ensure_demo_api_key, ensure_demo_app
 from services.demo.service import register_demo_service
 
 
@@ -40,3 +40,4 @@ class Command(BaseCommand):
         if ensure_demo_admin(settings.SLUICEGATE_DATA_DIR):
             self.stdout.write("Created the demo admin user 'admin'.")
         ensure_demo_api_key(settings.SLUICEGATE_DATA_DIR)
+        ensure_demo_app(settings.SLUICEGATE_DATA_DIR, service)

@@ -201,7 +201,7 @@ def load_user(user_id: int) -> UserInfo | None:
 
 
 def parse_row_filter(text: str) -> Expr | None:
-    """Return the AST of a rule's row filter (None when empty). Raises QueryError."""
+    """Return the AST of a rule's row filter (None when empty). Raises ParseError (a ValueError)."""
     return parse_filter(text) if text.strip() else None
 
 

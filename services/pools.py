@@ -66,6 +66,10 @@ KEEPALIVES = {
 # PostgreSQL reports these to the client whenever they change, so a
 # connection on which someone ran a session-wide SET is spotted for free.
 REPORTED_SETTINGS = {"TimeZone": "UTC", "IntervalStyle": "iso_8601"}
+# The same, as libpq hands them over (bytes), for the check on every checkout.
+_REPORTED_BYTES = tuple(
+    (name.encode(), value.encode()) for name, value in REPORTED_SETTINGS.items()
+)
 
 
 class PoolError(Exception):
@@ -275,14 +279,16 @@ def _usable(conn: Connection) -> bool:
     (its FATAL message or EOF is waiting there). Only when something is
     waiting does `ConnectionPool.check_connection` (one round trip) decide.
     """
-    if conn.closed or conn.info.transaction_status != TransactionStatus.IDLE:
+    # Straight from libpq (`conn.info` builds a new object on every access):
+    # this runs on every checkout.
+    pgconn = conn.pgconn
+    if conn.closed or pgconn.transaction_status != TransactionStatus.IDLE:
         return False
-    if any(
-        (value := conn.info.parameter_status(name)) is not None and value != expected
-        for name, expected in REPORTED_SETTINGS.items()
-    ):
-        logger.warning("discarding a pooled connection whose session settings were changed")
-        return False
+    for name, expected in _REPORTED_BYTES:
+        value = pgconn.parameter_status(name)
+        if value is not None and value != expected:
+            logger.warning("discarding a pooled connection whose session settings were changed")
+            return False
     if not conn.autocommit:
         # Someone used get_pool() directly and changed it; no round trip when idle.
         conn.autocommit = True
@@ -315,7 +321,7 @@ def _rollback_quietly(conn: Connection) -> None:
 
 def _release(pool: Pool, conn: Connection) -> None:
     """Give a connection back, idle or closed; a pool closed meanwhile just closes it."""
-    if conn.info.transaction_status != TransactionStatus.IDLE:
+    if conn.pgconn.transaction_status != TransactionStatus.IDLE:
         _rollback_quietly(conn)
     pool.putconn(conn)
 
@@ -399,3 +405,26 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+@contextmanager
+def autocommit_connection(config: ServiceConfig) -> Iterator[Connection]:
+    """Yield a pooled connection in autocommit mode, outside any transaction block.
+
+    For statements that manage transactions themselves: a `CALL` of a
+    procedure that commits fails inside `BEGIN … COMMIT`. Each statement is
+    its own transaction under the session defaults (READ ONLY, the service's
+    timeouts; see `session_options`); a block that needs writes changes the
+    session default and restores it before it ends. A connection handed back
+    with the default still changed, or inside a transaction, is closed rather
+    than pooled again, so nothing the block did outlives it. Raises
+    ServiceUnavailable as `read_transaction` does.
+    """
+    pool, conn = _checkout(config, deadline=monotonic() + _pool_timeout_seconds())
+    try:
+        yield conn
+    finally:
+        # PostgreSQL 14+ reports this setting to the client whenever it changes.
+        if conn.info.parameter_status("default_transaction_read_only") not in (None, "on"):
+            conn.close()
+        _release(pool, conn)

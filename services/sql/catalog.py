@@ -99,6 +99,7 @@ def introspect(conn: psycopg.Connection[Any], schemas: Sequence[str]) -> SchemaS
     type_oids = {row.type_oid for row in column_rows}
     for routine in routines:
         type_oids.update(routine.all_types or routine.in_types)
+        type_oids.add(routine.return_oid)
     types = fetch_types(conn, sorted(type_oids))
 
     # Most columns share a handful of (type, typmod, dimensions): resolve each once.
@@ -337,12 +338,14 @@ def _routines(
     resolve: Resolver,
     columns_by_rel: dict[int, list[Column]],
 ) -> dict[str, Routine]:
-    routines: dict[str, Routine] = {}
-    for row in rows:  # ordered by oid: the first of an overloaded name wins
+    by_name: dict[str, list[Routine]] = defaultdict(list)
+    for row in rows:  # ordered by oid: the first of an overloaded name leads
         name = _api_name(schemas, row.schema, row.name)
-        if name not in routines:
-            routines[name] = _routine(name, row, types, resolve, columns_by_rel)
-    return dict(sorted(routines.items()))
+        by_name[name].append(_routine(name, row, types, resolve, columns_by_rel))
+    return {
+        name: replace(first, overloads=tuple(others))
+        for name, (first, *others) in sorted(by_name.items())
+    }
 
 
 def _routine(
@@ -385,6 +388,7 @@ def _routine(
         result_columns = out_args  # one row of the OUT / INOUT arguments
     else:
         result_columns = ()
+    returned = resolve(row.return_oid, -1, 0)
     return Routine(
         name=name,
         sql_schema=row.schema,
@@ -396,4 +400,6 @@ def _routine(
         returns_set=row.returns_set,
         result_columns=result_columns,
         comment=row.comment,
+        return_base_type="void" if row.kind == "p" else returned.base_type,
+        return_kind=returned.json_kind,
     )

@@ -77,7 +77,7 @@ ORDER BY con.conrelid, con.conname
 # Functions and procedures; aggregates and window functions are not callable
 # on their own, trigger functions not at all, and extension functions (PostGIS
 # puts ~750 into public) are not the user's API. Ordered by oid: the first of
-# an overloaded name wins.
+# an overloaded name leads, the others are its overloads.
 ROUTINES: Final = """
 SELECT p.oid, n.nspname AS schema, p.proname AS name, p.prokind AS kind,
     p.proretset AS returns_set, p.prorettype AS return_oid,

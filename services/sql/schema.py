@@ -158,8 +158,12 @@ class Routine:
 
     returns_set: True for SETOF / RETURNS TABLE; result_columns: the columns of a
     composite or RETURNS TABLE result (empty for a scalar return); return_type:
-    `format_type()` of the result ("void" for procedures and void functions).
-    Overloaded routines: the snapshot keeps the first by oid and lists it once.
+    `format_type()` of the result ("void" for procedures and void functions);
+    return_base_type / return_kind: the result type resolved as for columns
+    (how a scalar result travels in JSON).
+    Overloaded routines: `SchemaSnapshot.routines` keeps the first by oid under
+    the name, and that one holds the others, by oid, in `overloads` (a function
+    and a procedure of one name are overloads of each other too).
     """
 
     name: str
@@ -171,6 +175,13 @@ class Routine:
     returns_set: bool = False
     result_columns: tuple[Argument, ...] = ()
     comment: str | None = None
+    return_base_type: str = ""
+    return_kind: JsonKind = "string"
+    overloads: tuple[Routine, ...] = ()
+
+    def variants(self) -> tuple[Routine, ...]:
+        """This routine and its overloads, by oid."""
+        return (self, *self.overloads)
 
 
 @dataclass(frozen=True, slots=True)

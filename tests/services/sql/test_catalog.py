@@ -207,7 +207,10 @@ def test_extension_objects_are_not_exposed(snapshot: SchemaSnapshot, postgis: bo
     for name in ("spatial_ref_sys", "geometry_columns", "geography_columns"):
         assert name not in snapshot.tables
     assert set(snapshot.routines) == {
-        "add_numbers", "books_by_author", "price_stats", "greet", "double_it",
+        "add_numbers", "books_by_author", "price_stats", "greet", "double_it", "sum_all",
+        "split_number", "make_label", "note_call", "first_book", "numbers", "sample_values",
+        "blob_of", "describe_mood", "echo_inet", "fail_with", "pick", "unnamed_pair",
+        "extra.shout", "note_once", "note_twice", "count_books",
     }  # fmt: skip
     if postgis:
         table = snapshot.tables["every_type"]
@@ -362,6 +365,45 @@ def test_overloaded_function_is_listed_once_first_by_oid(snapshot: SchemaSnapsho
     greet = snapshot.routines["greet"]
     assert [(a.name, a.mode) for a in greet.arguments] == [("name", "IN")]
     assert greet.return_type == "text"
+    assert [[a.name for a in form.arguments] for form in greet.variants()] == [
+        ["name"],
+        ["name", "punctuation"],
+    ]
+    assert greet.overloads[0].overloads == ()
+
+
+def test_routines_without_overloads_have_none(snapshot: SchemaSnapshot) -> None:
+    routine = snapshot.routines["add_numbers"]
+    assert routine.overloads == ()
+    assert routine.variants() == (routine,)
+
+
+def test_overloads_of_mixed_kinds_and_types(conn: psycopg.Connection[Any]) -> None:
+    conn.execute(
+        b"CREATE FUNCTION twin(a int) RETURNS int LANGUAGE sql AS 'SELECT a';"
+        b"CREATE PROCEDURE twin(a text) LANGUAGE sql AS 'SELECT 1'"
+    )
+    twin = introspect(conn, SCHEMAS).routines["twin"]
+    assert [(form.kind, form.arguments[0].type_name) for form in twin.variants()] == [
+        ("function", "integer"),
+        ("procedure", "text"),
+    ]
+
+
+def test_scalar_results_are_resolved_like_columns(snapshot: SchemaSnapshot) -> None:
+    blob = snapshot.routines["blob_of"]
+    assert (blob.return_type, blob.return_base_type, blob.return_kind) == (
+        "bytea",
+        "bytea",
+        "string",
+    )
+    numbers = snapshot.routines["numbers"]
+    assert (numbers.returns_set, numbers.return_base_type, numbers.return_kind) == (
+        True,
+        "int4",
+        "integer",
+    )
+    assert snapshot.routines["double_it"].return_base_type == "void"
 
 
 def test_procedure_with_an_inout_argument(snapshot: SchemaSnapshot) -> None:

@@ -47,6 +47,7 @@ class Environment:
     login_max_failures_per_account: int
     login_max_failures_per_ip: int
     login_failure_window: int
+    max_body_bytes: int = 10 * 1024 * 1024
 
     @property
     def is_production(self) -> bool:
@@ -200,5 +201,10 @@ def load_environment(environ: Mapping[str, str]) -> Environment:
             "SLUICEGATE_LOGIN_FAILURE_WINDOW",
             environ.get("SLUICEGATE_LOGIN_FAILURE_WINDOW"),
             default=900,
+        ),
+        max_body_bytes=parse_positive_int(
+            "SLUICEGATE_MAX_BODY_BYTES",
+            environ.get("SLUICEGATE_MAX_BODY_BYTES"),
+            default=10 * 1024 * 1024,
         ),
     )

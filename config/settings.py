@@ -134,7 +134,7 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
 }
 # Largest request body accepted (bytes); larger ones answer 413.
-DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = ENV.max_body_bytes
 
 CELERY_BROKER_URL = kombu_url(REDIS_URL) if REDIS_URL else None
 CELERY_RESULT_BACKEND = None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,31 +58,52 @@ POSTGIS_COLUMNS = (
 )
 
 
-@pytest.fixture(scope="session")
-def target_database(
-    worker_suffix: str, django_db_setup: None, django_db_blocker: pytest.FixtureRequest
-) -> Iterator[str]:
-    """A database of this worker's own with every table shape and column type.
+@contextmanager
+def scratch_database(name: str, blocker: Any, statements: Sequence[str] = ()) -> Iterator[str]:
+    """Create database `name` afresh, run `statements` in it, yield its name, drop it after.
 
-    Built from tests/fixtures/target_schema.sql, plus PostGIS columns
-    (`every_type.c_geometry`, `c_geography`) when the extension is available.
+    `blocker` is pytest-django's `django_db_blocker` (session fixtures may not
+    touch the platform database otherwise).
     """
     import psycopg
 
     from config.database import platform_conninfo
     from services.demo import drop_database, ensure_database
 
-    name = f"sg_test_target_{worker_suffix}"
-    with django_db_blocker.unblock():  # type: ignore[attr-defined]
+    with blocker.unblock():
         drop_database(name)
         ensure_database(name)
         with psycopg.connect(platform_conninfo(dbname=name)) as conn:
-            conn.execute(TARGET_SCHEMA.read_text().encode())
-            available = conn.execute(
-                "SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'"
-            ).fetchone()
-            for statement in POSTGIS_COLUMNS if available else ():
+            for statement in statements:
                 conn.execute(statement.encode())
-    yield name
-    with django_db_blocker.unblock():  # type: ignore[attr-defined]
-        drop_database(name)
+    try:
+        yield name
+    finally:
+        with blocker.unblock():
+            drop_database(name)
+
+
+def postgis_available() -> bool:
+    import psycopg
+
+    from config.database import platform_conninfo
+
+    with psycopg.connect(platform_conninfo()) as conn:
+        found = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'")
+        return found.fetchone() is not None
+
+
+@pytest.fixture(scope="session")
+def target_database(
+    worker_suffix: str, django_db_setup: None, django_db_blocker: Any
+) -> Iterator[str]:
+    """A database of this worker's own with every table shape and column type.
+
+    Built from tests/fixtures/target_schema.sql, plus PostGIS columns
+    (`every_type.c_geometry`, `c_geography`) when the extension is available.
+    """
+    with django_db_blocker.unblock():
+        extra = POSTGIS_COLUMNS if postgis_available() else ()
+    statements = (TARGET_SCHEMA.read_text(), *extra)
+    with scratch_database(f"sg_test_target_{worker_suffix}", django_db_blocker, statements) as name:
+        yield name

@@ -11,6 +11,8 @@ import logging
 from typing import Any
 
 import psycopg
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.response import Response
@@ -73,6 +75,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         )
     elif isinstance(exc, QueryError):
         status, body = exc.status, envelope(exc.status, exc.message)
+    elif isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        status, body = (
+            413,
+            envelope(413, f"The request body is larger than the {limit} bytes allowed."),
+        )
     elif isinstance(exc, Http404):
         status, body = 404, envelope(404, "Resource not found.")
     elif isinstance(exc, ServiceUnavailable):

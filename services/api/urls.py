@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from services.api import views
+from services.api import routines, schema_writes, views
 
 # Identifiers of records may contain anything but a slash; table names may be
 # schema-qualified (`extra.notes`).
@@ -12,7 +12,29 @@ urlpatterns = [
     path("<str:service>/_table", views.TableIndexView.as_view(), name="api-tables"),
     path("<str:service>/_table/<str:table>", views.TableView.as_view(), name="api-table"),
     path("<str:service>/_table/<str:table>/<str:pk>", views.TableView.as_view(), name="api-record"),
-    path("<str:service>/_schema", views.SchemaIndexView.as_view(), name="api-schemas"),
-    path("<str:service>/_schema/<str:table>", views.SchemaTableView.as_view(), name="api-schema"),
+    path(
+        "<str:service>/_schema",
+        schema_writes.SchemaIndexWriteView.as_view(),
+        name="api-schemas",
+    ),
+    path(
+        "<str:service>/_schema/<str:table>",
+        schema_writes.SchemaTableWriteView.as_view(),
+        name="api-schema",
+    ),
+    path(
+        "<str:service>/_schema/<str:table>/_field/<str:field>",
+        schema_writes.SchemaFieldView.as_view(),
+        name="api-schema-field",
+    ),
+    path(
+        "<str:service>/_schema/<str:table>/<str:field>",
+        schema_writes.SchemaFieldView.as_view(),
+        name="api-schema-fields",
+    ),
+    path("<str:service>/_func", routines.RoutineIndexView.as_view(), name="api-functions"),
+    path("<str:service>/_func/<path:name>", routines.RoutineView.as_view(), name="api-function"),
+    path("<str:service>/_proc", routines.ProcedureIndexView.as_view(), name="api-procedures"),
+    path("<str:service>/_proc/<path:name>", routines.ProcedureView.as_view(), name="api-procedure"),
     re_path(r"^.*$", views.unknown_path),
 ]

@@ -26,6 +26,7 @@ from services.api.factory import viewset_for
 from services.api.params import parse_bool
 from services.api.reads import ReadContext, json_response
 from services.api.registry import active_service_labels, service_config
+from services.api.writes import WriteContext, read_body, write_records
 from services.connection import ServiceConfig
 from services.pools import ServiceUnavailable
 from services.schema_cache import get_snapshot, refresh_snapshot
@@ -33,6 +34,7 @@ from services.sql.policy import Policy
 from services.sql.schema import SchemaSnapshot, Table
 
 OVERRIDE_HEADERS = ("HTTP_X_HTTP_METHOD", "HTTP_X_METHOD_OVERRIDE")
+TUNNELLED_METHODS = ("GET", "PUT", "PATCH", "DELETE")
 
 
 def request_values(request: Request) -> dict[str, Any]:
@@ -88,9 +90,16 @@ class ApiView(APIView):
     def post(
         self, request: Request, *args: Any, **kwargs: Any
     ) -> HttpResponse | StreamingHttpResponse:
-        """`X-HTTP-Method: GET` (or `?method=GET`) tunnels a read through POST."""
-        if overridden_method(request) == "GET" and hasattr(self, "get"):
-            return self.get(request, *args, **kwargs)  # type: ignore[no-any-return]
+        """`X-HTTP-Method: GET|PUT|PATCH|DELETE` (or `?method=`) tunnels that verb through POST.
+
+        The body is read first, so an over-size one is refused (413) before
+        anything parses it.
+        """
+        method = overridden_method(request)
+        if method in TUNNELLED_METHODS and hasattr(self, method.lower()):
+            read_body(request)
+            handler = getattr(self, method.lower())
+            return handler(request, *args, **kwargs)  # type: ignore[no-any-return]
         raise ApiError(405, f"Method {request.method} is not allowed on this resource.")
 
     def service(self, name: str) -> ServiceConfig:
@@ -151,7 +160,7 @@ class ServicesView(ApiView):
 class ServiceView(ApiView):
     """GET /api/v2/{service}: the service's resources."""
 
-    RESOURCES = ("_schema", "_table")
+    RESOURCES = ("_schema", "_table", "_proc", "_func")
 
     def get(self, request: Request, service: str) -> HttpResponse:
         self.service(service)
@@ -186,7 +195,7 @@ class TableIndexView(ApiView):
 
 
 class TableView(ApiView):
-    """GET /api/v2/{service}/_table/{table}[/{id}]: routed to the table's ViewSet."""
+    """`_table/{table}[/{id}]`: reads routed to the table's ViewSet, writes to `services.api.writes`."""
 
     def get(
         self, request: Request, service: str, table: str, pk: str | None = None
@@ -203,6 +212,47 @@ class TableView(ApiView):
         if pk is not None:
             return viewset.retrieve(request, pk)
         return viewset.list(request)
+
+    def post(
+        self, request: Request, service: str, table: str, pk: str | None = None
+    ) -> HttpResponse | StreamingHttpResponse:
+        """Create records, unless another verb is tunnelled through the POST."""
+        if overridden_method(request) in TUNNELLED_METHODS:
+            return super().post(request, service, table, pk)
+        return self.write(request, "POST", service, table, pk)
+
+    def put(
+        self, request: Request, service: str, table: str, pk: str | None = None
+    ) -> HttpResponse:
+        return self.write(request, "PUT", service, table, pk)
+
+    def patch(
+        self, request: Request, service: str, table: str, pk: str | None = None
+    ) -> HttpResponse:
+        return self.write(request, "PATCH", service, table, pk)
+
+    def delete(
+        self, request: Request, service: str, table: str, pk: str | None = None
+    ) -> HttpResponse:
+        return self.write(request, "DELETE", service, table, pk)
+
+    def write(
+        self, request: Request, verb: str, service: str, table: str, pk: str | None
+    ) -> HttpResponse:
+        config = self.service(service)
+        snapshot = self.snapshot(config)
+        found, policy = self.table(snapshot, table, verb)
+        context = WriteContext(
+            config=config,
+            snapshot=snapshot,
+            table=found,
+            access=self.access,
+            principal=self.principal,
+            verb=verb,
+            policy=policy,
+            read_policy=self.access.policy_for(found, "GET"),
+        )
+        return write_records(context, request, pk)
 
 
 class SchemaIndexView(ApiView):

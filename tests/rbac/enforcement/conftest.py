@@ -15,6 +15,7 @@ from rbac.keys import set_app_key
 from rbac.models import AccessRule, App, Lookup, Role, UserAppRole
 from rbac.sessions import issue_session
 from services.models import Service
+from tests.conftest import scratch_database
 from tests.services.api.conftest import make_service
 
 SCHEMA = Path(__file__).parent / "schema.sql"
@@ -23,22 +24,11 @@ OWNER_ADA, OWNER_BOB = 1001, 1002
 
 @pytest.fixture(scope="session")
 def clinic_database(
-    worker_suffix: str, django_db_setup: None, django_db_blocker: pytest.FixtureRequest
+    worker_suffix: str, django_db_setup: None, django_db_blocker: Any
 ) -> Iterator[str]:
-    import psycopg
-
-    from config.database import platform_conninfo
-    from services.demo import drop_database, ensure_database
-
     name = f"sg_test_clinic_{worker_suffix}"
-    with django_db_blocker.unblock():  # type: ignore[attr-defined]
-        drop_database(name)
-        ensure_database(name)
-        with psycopg.connect(platform_conninfo(dbname=name)) as conn:
-            conn.execute(SCHEMA.read_text().encode())
-    yield name
-    with django_db_blocker.unblock():  # type: ignore[attr-defined]
-        drop_database(name)
+    with scratch_database(name, django_db_blocker, [SCHEMA.read_text()]) as created:
+        yield created
 
 
 @pytest.fixture

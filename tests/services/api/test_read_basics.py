@@ -51,7 +51,8 @@ def test_services_and_resources_are_listed(api: Api) -> None:
     assert {"name": api.service, "label": api.service.title(), "type": "pgsql"} in services
     names = api.get("/api/v2", as_list="true").json()["resource"]
     assert api.service in names
-    assert api.get("").json() == {"resource": [{"name": "_schema"}, {"name": "_table"}]}
+    resources = [{"name": name} for name in ("_schema", "_table", "_proc", "_func")]
+    assert api.get("").json() == {"resource": resources}
 
 
 def test_table_list_names_tables_and_views(api: Api) -> None:

@@ -1,0 +1,179 @@
+"""Fixtures of the write tests: a database of their own, a service on it, and clients.
+
+Each test module binds the fixtures it uses (`wapi = writes_support.wapi`);
+every test starts from empty tables (`writes_clean`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import psycopg
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from rbac.keys import set_app_key
+from rbac.models import AccessRule, App, Lookup, Role, UserAppRole
+from rbac.sessions import issue_session
+from services.models import Service
+from tests.services.api.conftest import make_service
+
+SCHEMA = Path(__file__).parent / "writes_schema.sql"
+# Children before parents. DELETE and resetting sequences is much quicker than
+# TRUNCATE on tables this small.
+TABLES = ("books", "authors", "todo", "all_types", "order_lines", "notes", "counters", "guarded")
+RESET = "; ".join(
+    [f"DELETE FROM {table}" for table in TABLES]  # noqa: S608 (fixed names of our own schema)
+    + [
+        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), 1, false)"
+        for table in ("books", "authors", "todo", "all_types", "notes", "guarded")
+    ]
+)
+
+
+@pytest.fixture(scope="session")
+def writes_database(
+    worker_suffix: str, django_db_setup: None, django_db_blocker: pytest.FixtureRequest
+) -> Iterator[str]:
+    from config.database import platform_conninfo
+    from services.demo import drop_database, ensure_database
+
+    name = f"sg_test_writes_{worker_suffix}"
+    with django_db_blocker.unblock():  # type: ignore[attr-defined]
+        drop_database(name)
+        ensure_database(name)
+        with psycopg.connect(platform_conninfo(dbname=name)) as conn:
+            conn.execute(SCHEMA.read_text().encode())
+    yield name
+    with django_db_blocker.unblock():  # type: ignore[attr-defined]
+        drop_database(name)
+
+
+def run_sql(database: str, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """Run `query` on the writes database directly (autocommit); its rows, if any."""
+    from config.database import platform_conninfo
+
+    with psycopg.connect(platform_conninfo(dbname=database), autocommit=True) as conn:
+        cursor = conn.execute(query.encode(), params)
+        return cursor.fetchall() if cursor.description else []
+
+
+@pytest.fixture
+def writes_clean(writes_database: str) -> str:
+    run_sql(writes_database, RESET)
+    return writes_database
+
+
+@pytest.fixture
+def writes_service(db: None, writes_clean: str, worker_suffix: str) -> Service:
+    return make_service(f"writes-{worker_suffix}".replace("_", "-")[:60], writes_clean)
+
+
+@dataclass
+class WriteApi:
+    """Calls one service's /api/v2 with an API key (and optionally a session)."""
+
+    client: Client
+    service: str
+    key: str
+    database: str
+    token: str | None = None
+
+    def call(
+        self,
+        verb: str,
+        path: str,
+        body: Any = None,
+        *,
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+        **params: Any,
+    ) -> Any:
+        url = f"/api/v2/{self.service}{path}"
+        if params:
+            url += "?" + urlencode(params)
+        sent = {"X-API-Key": self.key, **(headers or {})}
+        if self.token:
+            sent["X-DreamFactory-Session-Token"] = self.token
+        data = raw if raw is not None else (json.dumps(body) if body is not None else "")
+        return self.client.generic(
+            verb, url, data=data, content_type="application/json", headers=sent
+        )
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.call("GET", path, **params)
+
+    def post(self, path: str, body: Any = None, **params: Any) -> Any:
+        return self.call("POST", path, body, **params)
+
+    def put(self, path: str, body: Any = None, **params: Any) -> Any:
+        return self.call("PUT", path, body, **params)
+
+    def patch(self, path: str, body: Any = None, **params: Any) -> Any:
+        return self.call("PATCH", path, body, **params)
+
+    def delete(self, path: str, body: Any = None, **params: Any) -> Any:
+        return self.call("DELETE", path, body, **params)
+
+    def rows(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return run_sql(self.database, query, params)
+
+
+def body(response: Any) -> Any:
+    """The response's JSON, numbers with every digit."""
+    return json.loads(response.content, parse_float=Decimal)
+
+
+def error_of(response: Any) -> dict[str, Any]:
+    """The `error` object of an error answer."""
+    error: dict[str, Any] = body(response)["error"]
+    return error
+
+
+@pytest.fixture
+def wapi(client: Client, admin_key: str, writes_service: Service) -> WriteApi:
+    """An admin's client on a service whose tables are empty."""
+    return WriteApi(client, writes_service.name, admin_key, writes_service.database)
+
+
+@pytest.fixture
+def make_writer(client: Client, writes_service: Service) -> Callable[..., WriteApi]:
+    """Build a role from rule specs, an app with it as default role, and a client.
+
+    `user_id` creates a user with that id whose session the client also sends;
+    `lookups` become that user's lookups.
+    """
+    made = 0
+
+    def build(
+        rules: Sequence[dict[str, Any]],
+        *,
+        user_id: int | None = None,
+        lookups: dict[str, str] | None = None,
+    ) -> WriteApi:
+        nonlocal made
+        made += 1
+        role = Role.objects.create(name=f"writer-{made}")
+        for spec in rules:
+            AccessRule.objects.create(role=role, service=writes_service, **spec)
+        app = App.objects.create(name=f"writer-app-{made}", default_role=role)
+        key = set_app_key(app)
+        token = None
+        if user_id is not None:
+            User.objects.create_user(
+                f"writer-{user_id}", f"w{user_id}@example.com", "pw-1", id=user_id
+            )
+            for name, value in (lookups or {}).items():
+                Lookup.objects.create(key=name, value=value, user_id=user_id)
+            UserAppRole.objects.create(user_id=user_id, app=app, role=role)
+            token = issue_session(user_id=user_id, app_id=app.pk)[0]
+        return WriteApi(client, writes_service.name, key, writes_service.database, token)
+
+    return build

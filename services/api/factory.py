@@ -77,8 +77,9 @@ class TableViewSet(viewsets.ViewSet):
     context: ReadContext
 
     def list(self, request: Request) -> HttpResponse | StreamingHttpResponse:
+        # META directly: `request.headers` builds a dict of every header on first use.
         return read_records(
-            self.context, self.request_values, accept=request.headers.get("Accept", "")
+            self.context, self.request_values, accept=request.META.get("HTTP_ACCEPT", "")
         )
 
     def retrieve(self, request: Request, pk: str) -> HttpResponse:

@@ -75,13 +75,13 @@ def compile_read(
         key = (
             snapshot.version, table.sql_schema, table.sql_name, policy, max_records,
             shape(query.filter) if query.filter is not None else None, query.fields,
-            query.order, query.group, query.limit, query.offset, query.include_count,
+            query.order, query.group, query.limit, query.offset > 0, query.include_count,
         )  # fmt: skip
         cached = _read_statements.get(key)
         if cached is not None:
             params = replay(cached.recipe, literals(query.filter), query)
             if params is not None:
-                return replace(cached.compiled, params=params)
+                return replace(cached.compiled, params=params, offset=query.offset)
     compiler = Compiler(snapshot, policy_for, query.params, query.lookups)
     compiler.slots = {id(node): index for index, node in enumerate(literals(query.filter))}
     compiled = _compile_read(compiler, table, query, policy, max_records)
@@ -132,8 +132,10 @@ def replay(
             bound.append(source[1])
             continue
         tag, name = source
-        if tag == "slot":
-            raw: object = values[cast(int, name)].text
+        if tag == "offset":
+            raw: object = query.offset
+        elif tag == "slot":
+            raw = values[cast(int, name)].text
         elif tag == "param":
             raw = query.params.get(str(name))
         else:
@@ -144,6 +146,11 @@ def replay(
     return tuple(bound)
 
 
+def _unchanged(value: object) -> object:
+    """The transform of a replayed value that needs no check (the offset, parsed already)."""
+    return value
+
+
 def _compile_read(
     compiler: Compiler, table: Table, query: ReadQuery, policy: Policy, max_records: int
 ) -> CompiledRead:
@@ -152,10 +159,12 @@ def _compile_read(
     fetch_limit = page_size + 1 if query.limit is None else page_size
     alias = compiler.new_alias()
 
-    inner = page_sql(compiler, table, alias, policy, query, fetch_limit)
+    # Values are bound in the order their placeholders appear: the count comes
+    # first in the statement's text, so it is compiled first.
     total: sql.Composable = sql.SQL("NULL::bigint")
     if query.include_count:
         total = sql.SQL("({})").format(count_sql(compiler, table, policy, query))
+    inner = page_sql(compiler, table, alias, policy, query, fetch_limit, bind_paging=True)
     if query.limit is None:
         # One row past the page tells whether the maximum cut the answer.
         statement = sql.SQL(
@@ -183,8 +192,15 @@ def page_sql(
     policy: Policy,
     query: ReadQuery,
     limit: int | None,
+    *,
+    bind_paging: bool = False,
 ) -> sql.Composable:
-    """The SELECT producing the page's rows, with related columns and limit/offset."""
+    """The SELECT producing the page's rows, with related columns and limit/offset.
+
+    With `bind_paging`, LIMIT and OFFSET are bound values, so pages of one
+    shape share one statement text: PostgreSQL parses and plans it once per
+    connection (a prepared statement) instead of once per offset.
+    """
     extra: list[sql.Composable] = []
     id_order: sql.Composable | None = None
     if query.ids is not None:
@@ -213,12 +229,19 @@ def page_sql(
             if id_order is not None
             else compiler.order_by(table, alias, policy, query.order, default_key=True)
         )
-    limit_sql = (
-        sql.SQL(" LIMIT {}").format(sql.Literal(limit)) if limit is not None else sql.SQL("")
-    )
-    offset_sql = (
-        sql.SQL(" OFFSET {}").format(sql.Literal(query.offset)) if query.offset else sql.SQL("")
-    )
+    limit_sql: sql.Composable = sql.SQL("")
+    if limit is not None:
+        limit_sql = sql.SQL(" LIMIT {}").format(
+            compiler.bind(limit) if bind_paging else sql.Literal(limit)
+        )
+    offset_sql: sql.Composable = sql.SQL("")
+    if query.offset and bind_paging:
+        # Replayed from each query (see `replay`), so the cached text serves every offset.
+        compiler.bound.append(query.offset)
+        compiler.recipe.append((("offset", None), _unchanged))
+        offset_sql = sql.SQL(" OFFSET {}").format(sql.Placeholder())
+    elif query.offset:
+        offset_sql = sql.SQL(" OFFSET {}").format(sql.Literal(query.offset))
     return sql.SQL("SELECT {} FROM {} AS {}{}{}{}{}{}").format(
         columns, compiler.table_ref(table), alias, where, group_sql, order, limit_sql, offset_sql
     )

@@ -311,3 +311,24 @@ def missing_lookups(state: RbacState, principal: Principal) -> frozenset[str]:
     missing = frozenset(name for name in needed if name not in have)
     state.memo[key] = missing
     return missing
+
+
+def database_claims(principal: Principal) -> dict[str, object]:
+    """The caller as PostgreSQL row-level security policies see it (`request.claims`)."""
+    user, app, role = principal.user, principal.app, principal.role
+    return {
+        "user_id": user.id if user else None,
+        "username": user.username if user else None,
+        "email": user.email if user else None,
+        "app": app.name if app else None,
+        "role": role.name if role else None,
+        "superuser": principal.is_superuser,
+        "requestor": principal.requestor,
+    }
+
+
+def database_role(principal: Principal) -> str | None:
+    """The PostgreSQL role a request of `principal` assumes (None: the service's own user)."""
+    if principal.is_superuser or principal.role is None:
+        return None
+    return principal.role.pg_role or None

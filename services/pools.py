@@ -21,8 +21,9 @@ import logging
 import os
 import select
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from time import monotonic
 from typing import TypeAlias, TypeVar
@@ -70,6 +71,25 @@ REPORTED_SETTINGS = {"TimeZone": "UTC", "IntervalStyle": "iso_8601"}
 _REPORTED_BYTES = tuple(
     (name.encode(), value.encode()) for name, value in REPORTED_SETTINGS.items()
 )
+
+
+@dataclass(frozen=True, slots=True)
+class DbIdentity:
+    """Who a request acts as inside a service that assumes roles (`Service.assume_roles`)."""
+
+    pg_role: str | None
+    claims: Mapping[str, object]
+
+
+# The identity of the request this thread is serving. Set at the start of every
+# API request (and left set, so a streamed answer read after the view returned
+# still runs as it); None outside requests.
+_identity: ContextVar[DbIdentity | None] = ContextVar("sluicegate_db_identity", default=None)
+
+
+def set_db_identity(identity: DbIdentity | None) -> None:
+    """Make `identity` the one the following transactions of this request assume."""
+    _identity.set(identity)
 
 
 class PoolError(Exception):
@@ -166,6 +186,10 @@ def single_read(config: ServiceConfig, run: Callable[[Connection], T]) -> T:
     connection found dead is retried once on another. Raises
     ServiceUnavailable as `read_transaction` does.
     """
+    if config.assume_roles:
+        # SET LOCAL ROLE needs a transaction block.
+        with read_transaction(config) as conn:
+            return run(conn)
     deadline = monotonic() + _pool_timeout_seconds()
     for attempt in (1, 2):
         pool, conn = _checkout(config, deadline=deadline)
@@ -234,8 +258,23 @@ def _begin(config: ServiceConfig, *, read_only: bool) -> tuple[Pool, Connection]
             _release(pool, conn)
             raise
         else:
+            if config.assume_roles:
+                _assume_identity(pool, conn)
             return pool, conn
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _assume_identity(pool: Pool, conn: Connection) -> None:
+    """Run the open transaction as the request's PostgreSQL role, with its claims."""
+    identity = _identity.get()
+    if identity is None:
+        return  # platform work (sync jobs), not a request: the service's own user
+    try:
+        session.assume_role(conn, pg_role=identity.pg_role, claims=identity.claims)
+    except BaseException:
+        _rollback_quietly(conn)
+        _release(pool, conn)
+        raise
 
 
 def _checkout(config: ServiceConfig, *, deadline: float) -> tuple[Pool, Connection]:
@@ -417,13 +456,23 @@ def autocommit_connection(config: ServiceConfig) -> Iterator[Connection]:
     timeouts; see `session_options`); a block that needs writes changes the
     session default and restores it before it ends. A connection handed back
     with the default still changed, or inside a transaction, is closed rather
-    than pooled again, so nothing the block did outlives it. Raises
+    than pooled again, so nothing the block did outlives it. On a service
+    that assumes roles, the request's role and claims are set for the session
+    and reset before the connection goes back (closed if that fails). Raises
     ServiceUnavailable as `read_transaction` does.
     """
     pool, conn = _checkout(config, deadline=monotonic() + _pool_timeout_seconds())
+    identity = _identity.get() if config.assume_roles else None
     try:
+        if identity is not None:
+            session.assume_session_role(conn, pg_role=identity.pg_role, claims=identity.claims)
         yield conn
+        if identity is not None:
+            session.reset_session_role(conn)
+            identity = None
     finally:
+        if identity is not None:
+            conn.close()  # could not be reset: never pooled again
         # PostgreSQL 14+ reports this setting to the client whenever it changes.
         if conn.info.parameter_status("default_transaction_read_only") not in (None, "on"):
             conn.close()

@@ -40,12 +40,15 @@ def demo_database(
 
 @pytest.fixture(autouse=True)
 def _fresh_access_state() -> Iterator[None]:
-    """Each test starts from the access configuration in its own database."""
+    """Each test starts from the access configuration and services in its own database."""
     from rbac.state import forget_state
+    from services.api.registry import forget_services
 
     forget_state()
+    forget_services()
     yield
     forget_state()
+    forget_services()
 
 
 TARGET_SCHEMA = Path(__file__).parent / "fixtures" / "target_schema.sql"

@@ -18,17 +18,18 @@ from rest_framework.views import APIView
 
 from rbac.authentication import AdminSessionAuthentication, CredentialAuthentication
 from rbac.permissions import HasUsableRole, principal_of
-from rbac.policies import Principal
+from rbac.policies import Principal, database_claims, database_role
 from services.api.access import Access, bind_access, can_reach_service
 from services.api.describe import describe_table, label
 from services.api.errors import ApiError, envelope
 from services.api.factory import viewset_for
+from services.api.idempotency import with_idempotency
 from services.api.params import parse_bool
 from services.api.reads import ReadContext, json_response
 from services.api.registry import active_service_labels, service_config
 from services.api.writes import WriteContext, read_body, write_records
 from services.connection import ServiceConfig
-from services.pools import ServiceUnavailable
+from services.pools import DbIdentity, ServiceUnavailable, set_db_identity
 from services.schema_cache import get_snapshot, refresh_snapshot
 from services.sql.policy import Policy
 from services.sql.schema import SchemaSnapshot, Table
@@ -86,6 +87,9 @@ class ApiView(APIView):
         principal = principal_of(request)
         assert principal is not None  # HasUsableRole refused the request otherwise
         self.principal = principal
+        set_db_identity(
+            DbIdentity(pg_role=database_role(principal), claims=database_claims(principal))
+        )
 
     def post(
         self, request: Request, *args: Any, **kwargs: Any
@@ -252,7 +256,9 @@ class TableView(ApiView):
             policy=policy,
             read_policy=self.access.policy_for(found, "GET"),
         )
-        return write_records(context, request, pk)
+        return with_idempotency(
+            request, self.principal, lambda: write_records(context, request, pk), method=verb
+        )
 
 
 class SchemaIndexView(ApiView):

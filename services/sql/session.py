@@ -128,3 +128,27 @@ def assume_role(
         # not worth a prepared statement on every pooled connection.
         conn_or_cursor.execute(SET_LOCAL_ROLE.format(role=sql.Identifier(pg_role)), prepare=False)
     conn_or_cursor.execute(SET_CLAIMS, [payload])
+
+
+SET_SESSION_ROLE = sql.SQL("SET ROLE {role}")
+SET_SESSION_CLAIMS: Final = "SELECT set_config('request.claims', %s, false)"
+RESET_SESSION_IDENTITY: Final = "RESET ROLE; RESET request.claims"
+
+
+def assume_session_role(
+    conn: psycopg.Connection[Any], *, pg_role: str | None, claims: Mapping[str, object]
+) -> None:
+    """`assume_role` for an autocommit connection: until `reset_session_role`.
+
+    For statements that cannot run in a transaction block (a procedure that
+    commits). The caller must reset before the connection is reused.
+    """
+    payload = json.dumps(dict(claims), separators=(",", ":"), sort_keys=True)
+    if pg_role:
+        conn.execute(SET_SESSION_ROLE.format(role=sql.Identifier(pg_role)), prepare=False)
+    conn.execute(SET_SESSION_CLAIMS, [payload])
+
+
+def reset_session_role(conn: psycopg.Connection[Any]) -> None:
+    """Undo `assume_session_role`."""
+    conn.execute(RESET_SESSION_IDENTITY, prepare=False)

@@ -7,6 +7,9 @@ Three servers run side by side, each under gunicorn with
 (R) `bench.raw_endpoint`, PostgreSQL building the JSON: the practical ceiling.
 Four read cases go against S, D and R back to back; `bench.loadgen` drives
 each in a separate process. Targets: S >= 2x D and S >= 0.6x R in req/s.
+(P) is S again, through an app key whose role hides two columns and filters
+rows (a filter every row passes, so P and S answer the same rows): the cost
+of the policy. Target: P >= 0.9x S.
 
 Beside req/s and latency it reports CPU ms per response (gunicorn plus the
 server's PostgreSQL sessions, from /proc), which a busy shared machine
@@ -58,8 +61,8 @@ from bench.servers import (
 )
 from config.database import platform_conninfo
 from config.environment import BASE_DIR
-from rbac.keys import key_digest, revoke_admin_key
-from rbac.models import AdminApiKey
+from rbac.keys import key_digest, revoke_admin_key, set_app_key
+from rbac.models import AccessRule, AdminApiKey, App, Role
 from services.demo import drop_database, load_demo
 from services.models import Service
 
@@ -70,7 +73,10 @@ WARMUP_SECONDS = 1.0
 # Slow cases (10,000 rows through DRF) run past BENCH_SECONDS until this many
 # responses came back, so their figures rest on more than a handful.
 MIN_REQUESTS = 3 * CONNECTIONS
-TARGET_S_OVER_D, TARGET_S_OVER_R = 2.0, 0.6
+TARGET_S_OVER_D, TARGET_S_OVER_R, TARGET_P_OVER_S = 2.0, 0.6, 0.9
+POLICY_NAME = "bench-policy"
+HIDDEN_COLUMNS = frozenset({"phone", "birthday"})
+POLICY_FILTER = "lifetime_value >= 0"  # every demo contact passes it
 API = "/api/v2/bench/_table/contacts"
 # PostgreSQL application_name of D's and R's sessions; S's are the demo
 # database's other client sessions, whatever Sluicegate names them.
@@ -111,7 +117,8 @@ def backend_ticks(conn: psycopg.Connection[Any], key: str) -> dict[int, int]:
         [DEMO_DATABASE],
     ).fetchall()
     names = {name: other for other, name in APP_NAMES.items()}
-    return {pid: cpu_ticks(pid) for pid, name in rows if names.get(name, "S") == key}
+    own = "S" if key == "P" else key  # P is S's own gunicorn and sessions
+    return {pid: cpu_ticks(pid) for pid, name in rows if names.get(name, "S") == own}
 
 
 def load_with_cpu(server: Server, case: Case, seconds: float) -> dict[str, Any]:
@@ -212,6 +219,27 @@ def prepare_sluicegate(env: dict[str, str]) -> tuple[str, list[str]]:
     if not key:
         problems.append(f"create_admin_key failed ({code}): {out.strip().splitlines()[-1:]}")
     return key, problems
+
+
+def prepare_policy_key() -> str:
+    """Create the role with a column policy and a row filter, and an app key with it."""
+    service = Service.objects.get(name="bench")
+    role = Role.objects.create(name=POLICY_NAME, description="bench: policy overhead")
+    with psycopg.connect(platform_conninfo(dbname=DEMO_DATABASE)) as conn:
+        columns = [row[0] for row in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'contacts'"
+        )]  # fmt: skip
+    AccessRule.objects.create(
+        role=role, service=service, component="_table/contacts", verbs=["GET"],
+        readable_columns=[name for name in columns if name not in HIDDEN_COLUMNS],
+        row_filter=POLICY_FILTER,
+    )  # fmt: skip
+    return set_app_key(App.objects.create(name=POLICY_NAME, default_role=role))
+
+
+def drop_policy_key() -> None:
+    App.objects.filter(name=POLICY_NAME).delete()
+    Role.objects.filter(name=POLICY_NAME).delete()
 
 
 def revoke_key(key: str) -> None:
@@ -326,6 +354,19 @@ def report(
             f" {ratio(cpu_ms(d), cpu_ms(s), TARGET_S_OVER_D, failed=failed_d):^10} |"
             f" {ratio(cpu_ms(r), cpu_ms(s), TARGET_S_OVER_R, failed=failed_r):^10}"
         )
+    lines += [
+        "P = S through an app key whose role hides 2 columns and filters rows (policy cost):",
+        f"{'case':<16}|{'P req/s  p50 ms  p99 ms':>24} |{'P app + pg':>16} |"
+        f" P/S req/s (>={TARGET_P_OVER_S:g}) | S/P CPU (>={TARGET_P_OVER_S:g})",
+    ]
+    for case in CASES:
+        s, p = results["S", case.label], results["P", case.label]
+        failed = bool(s["errors"] or p["errors"])
+        lines.append(
+            f"{case.label:<16}|{cell(p)} |{p['app_cpu_ms']:8.2f} +{p['pg_cpu_ms']:6.2f} |"
+            f" {ratio(p['rps'], s['rps'], TARGET_P_OVER_S, failed=failed):^19} |"
+            f" {ratio(cpu_ms(s), cpu_ms(p), TARGET_P_OVER_S, failed=failed):^14}"
+        )
     sizes = ", ".join(
         f"{case.label}: "
         + "/".join(f"{results[k, case.label]['mean_bytes'] / 1024:.1f}" for k in "SDR")
@@ -388,9 +429,12 @@ def environments() -> tuple[dict[str, str], dict[str, str]]:
 
 
 def start_servers(
-    logdir: Path, base: dict[str, str], sg_env: dict[str, str], key: str
+    logdir: Path, base: dict[str, str], sg_env: dict[str, str], key: str, policy_key: str
 ) -> list[Server]:
-    """Start S, D and R and return them; if one fails, stop the others and raise."""
+    """Start S, D and R and return them with P (S through `policy_key`).
+
+    If one fails to start, stop the others and raise.
+    """
     specs = (
         ("S", "config.wsgi:application", {
             **sg_env, "SLUICEGATE_ENV": "production", "ALLOWED_HOSTS": "127.0.0.1",
@@ -409,8 +453,11 @@ def start_servers(
         for server in servers:
             stop_server(server)
         raise
-    servers[0].headers = f"X-API-Key: {key}" if key else ""
-    return servers
+    sluicegate = servers[0]
+    sluicegate.headers = f"X-API-Key: {key}" if key else ""
+    policy = Server("P", sluicegate.port, sluicegate.process, sluicegate.log)
+    policy.headers = f"X-API-Key: {policy_key}"
+    return [*servers, policy]
 
 
 def measure(
@@ -426,7 +473,8 @@ def measure(
     for case in CASES:
         runs: dict[str, list[dict[str, Any]]] = {server.key: [] for server in servers}
         for server in servers:
-            problem = preflight(server, case, columns)
+            shown = columns - HIDDEN_COLUMNS if server.key == "P" else columns
+            problem = preflight(server, case, shown)
             if problem:
                 notes.append(f"!!! {server.key} {case.label}: first response wrong: {problem}")
         # Rounds interleave S, D, R so that a noisy moment hits all three alike.
@@ -466,7 +514,7 @@ def run() -> list[str]:
         base, sg_env = environments()
         key, problems = prepare_sluicegate(sg_env)
         notes = [f"!!! S setup: {problem}" for problem in problems]
-        servers = start_servers(logdir, base, sg_env, key)
+        servers = start_servers(logdir, base, sg_env, key, prepare_policy_key())
         results, more_notes = measure(servers, seconds, rounds)
         keep_logs = any(r["errors"] for r in results.values())
         lines = report(results, seconds, rounds)
@@ -476,6 +524,7 @@ def run() -> list[str]:
         restarts = ", ".join(
             f"{server.key} {server.log.read_text(errors='replace').count('Autorestarting worker')}"
             for server in servers
+            if server.key != "P"
         )
         lines.append(f"worker restarts (gunicorn max_requests) during the run: {restarts}")
         lines += notes + more_notes + [note for server in servers for note in server.notes]
@@ -488,9 +537,11 @@ def run() -> list[str]:
         raise
     finally:
         for server in servers:
-            stop_server(server)
+            if server.key != "P":  # P is S
+                stop_server(server)
         if key:
             revoke_key(key)
+        drop_policy_key()
         drop_database(DEMO_DATABASE)
         drop_bench_role()
         if not keep_logs:

@@ -12,23 +12,36 @@ field, never the server's text.
 
 from __future__ import annotations
 
-import logging
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any
 
 import psycopg
-from psycopg import errors, sql
-from psycopg.types.json import Jsonb
+from psycopg import sql
 
-from services.sql.errors import QueryError
+from services.sql.ddl_errors import translate_error
+from services.sql.ddl_specs import (
+    MAX_NAME_BYTES,
+    NAME_PATTERN,
+    REF_ACTIONS,
+    TIMESTAMP_DEFAULT_TYPES,
+    AlterTable,
+    Change,
+    CreateTable,
+    DdlError,
+    DropTable,
+    FieldSpec,
+    ForeignRef,
+    Step,
+    TableSpec,
+    check_name,
+    default_sql,
+    resolve_type,
+)
 from services.sql.schema import SchemaSnapshot, Table
-
-logger = logging.getLogger(__name__)
 
 __all__ = [
     "AlterTable",
+    "Change",
     "CreateTable",
     "DdlError",
     "DropTable",
@@ -39,203 +52,6 @@ __all__ = [
     "check_name",
     "split_table_name",
 ]
-
-MAX_NAME_BYTES: Final = 63
-NAME_PATTERN: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-
-# DreamFactory's simple types whose PostgreSQL type needs no size, by
-# (type text, `format_type` text) — the second is how the catalog reports it,
-# used to skip a type change that changes nothing.
-FIXED_TYPES: Final[Mapping[str, tuple[str, str]]] = {
-    "id": ("bigint", "bigint"),
-    "reference": ("bigint", "bigint"),
-    "integer": ("integer", "integer"),
-    "int": ("integer", "integer"),
-    "bigint": ("bigint", "bigint"),
-    "smallint": ("smallint", "smallint"),
-    "boolean": ("boolean", "boolean"),
-    "bool": ("boolean", "boolean"),
-    "float": ("real", "real"),
-    "double": ("double precision", "double precision"),
-    "money": ("money", "money"),
-    "text": ("text", "text"),
-    "date": ("date", "date"),
-    "time": ("time", "time without time zone"),
-    "datetime": ("timestamp", "timestamp without time zone"),
-    "timestamp": ("timestamp", "timestamp without time zone"),
-    "timestamp_on_create": ("timestamptz", "timestamp with time zone"),
-    "timestamp_on_update": ("timestamptz", "timestamp with time zone"),
-    "user_id": ("integer", "integer"),
-    "user_id_on_create": ("integer", "integer"),
-    "user_id_on_update": ("integer", "integer"),
-    "binary": ("bytea", "bytea"),
-    "uuid": ("uuid", "uuid"),
-    "json": ("json", "json"),
-    "jsonb": ("jsonb", "jsonb"),
-    "interval": ("interval", "interval"),
-}
-SIZED_TYPES: Final = frozenset({"string", "decimal", "numeric"})
-SIMPLE_TYPES: Final = frozenset(FIXED_TYPES) | SIZED_TYPES
-INTEGER_TYPES: Final = frozenset({"smallint", "integer", "bigint"})
-RAW_INTEGER_TYPES: Final = INTEGER_TYPES | {"int", "int2", "int4", "int8"}
-TIMESTAMP_DEFAULT_TYPES: Final = frozenset({"timestamp_on_create", "timestamp_on_update"})
-MAX_VARCHAR: Final = 10_485_760
-MAX_NUMERIC_PRECISION: Final = 1000
-
-# A raw type: one name, then only the words of PostgreSQL's multi-word type
-# names, optional modifiers (numbers or identifiers: PostgreSQL accepts
-# nothing else there) and an optional array suffix. Nothing that could start
-# a constraint, a default or an expression fits.
-DB_TYPE_PATTERN: Final = re.compile(
-    r"[a-z_][a-z0-9_]*"
-    r"(?: (?:precision|varying|with|without|time|zone))*"
-    r"(?: ?\( ?[a-z0-9_]+(?: ?, ?[a-z0-9_]+)* ?\))?"
-    r"(?: (?:with|without) time zone)?"
-    r"(?: ?\[\])?\Z"
-)
-MAX_DB_TYPE_LENGTH: Final = 80
-
-# Defaults DreamFactory passes through as SQL expressions; matched exactly
-# (case and surrounding blanks aside) and rendered from these constants.
-DEFAULT_EXPRESSIONS: Final[Mapping[str, str]] = {
-    "now()": "now()",
-    "current_timestamp": "CURRENT_TIMESTAMP",
-    "current_date": "CURRENT_DATE",
-    "current_time": "CURRENT_TIME",
-    "localtimestamp": "LOCALTIMESTAMP",
-    "gen_random_uuid()": "gen_random_uuid()",
-}
-REF_ACTIONS: Final[Mapping[str, str]] = {
-    "cascade": "CASCADE",
-    "set null": "SET NULL",
-    "set default": "SET DEFAULT",
-    "restrict": "RESTRICT",
-    "no action": "NO ACTION",
-}
-
-
-class DdlError(QueryError):
-    """A schema change that cannot be made; `status` is the HTTP status (400, 403, 404, 409, 504)."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-@dataclass(frozen=True, slots=True)
-class ForeignRef:
-    """A foreign key of one field: `table` is an API name; `field` None means its primary key."""
-
-    table: str
-    field: str | None = None
-    on_delete: str | None = None
-    on_update: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class FieldSpec:
-    """One field as a request defines it; `None` (or a false `has_*`) means "not given".
-
-    On create, what is not given takes DreamFactory's defaults (nullable, no
-    default, no constraint); on alter, only what is given changes.
-    """
-
-    name: str
-    type: str | None = None
-    db_type: str | None = None
-    size: int | None = None
-    precision: int | None = None
-    scale: int | None = None
-    fixed_length: bool = False
-    allow_null: bool | None = None
-    has_default: bool = False
-    default: object = field(default=None, compare=False)
-    is_primary_key: bool | None = None
-    is_unique: bool | None = None
-    is_index: bool | None = None
-    auto_increment: bool | None = None
-    reference: ForeignRef | None = None
-    has_description: bool = False
-    description: str | None = None
-
-    @property
-    def type_given(self) -> bool:
-        return self.type is not None or self.db_type is not None
-
-
-@dataclass(frozen=True, slots=True)
-class TableSpec:
-    """A table to create: `name` is its API name (`schema.name` outside the first schema)."""
-
-    name: str
-    fields: tuple[FieldSpec, ...]
-    has_description: bool = False
-    description: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CreateTable:
-    """Create `spec`'s table with its fields, keys, indexes and comments."""
-
-    spec: TableSpec
-
-
-@dataclass(frozen=True, slots=True)
-class AlterTable:
-    """Change an existing table: drop fields, then add fields, then alter fields."""
-
-    table: Table
-    add: tuple[FieldSpec, ...] = ()
-    alter: tuple[FieldSpec, ...] = ()
-    drop: tuple[str, ...] = ()
-    has_description: bool = False
-    description: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class DropTable:
-    """Drop a table (never CASCADE: dependent objects make it fail)."""
-
-    table: Table
-
-
-Change = CreateTable | AlterTable | DropTable
-Action = Literal[
-    "create_table", "drop_table", "add", "alter", "drop", "reference", "index", "comment"
-]
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    """One statement, and what it does to which table and field (for error messages)."""
-
-    statement: sql.Composed
-    action: Action
-    table: str
-    field: str | None = None
-    type_text: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ResolvedType:
-    """A field's PostgreSQL type: SQL to render, its `format_type` spelling, whether integer."""
-
-    sql: sql.Composable
-    catalog: str
-    integer: bool
-    text: str
-
-
-def check_name(name: object, what: str = "field") -> str:
-    """Return `name` if it is a valid unquoted-style PostgreSQL identifier; raise DdlError."""
-    if (
-        not isinstance(name, str)
-        or not NAME_PATTERN.match(name)
-        or len(name.encode()) > MAX_NAME_BYTES
-    ):
-        shown = name if isinstance(name, str) else str(name)
-        raise DdlError(f"Invalid {what} name '{shown[:100]}'.")
-    return name
 
 
 def split_table_name(name: str, schemas: Sequence[str]) -> tuple[str, str, str]:
@@ -514,68 +330,6 @@ def alter_field_steps(
     return steps
 
 
-def resolve_type(item: FieldSpec) -> ResolvedType:
-    """The PostgreSQL type of a field from its simple `type` or its `db_type`; raise DdlError."""
-    if item.db_type is not None:
-        text = " ".join(item.db_type.lower().split())
-        if len(text) > MAX_DB_TYPE_LENGTH or not DB_TYPE_PATTERN.match(text):
-            raise DdlError(f"Invalid db_type for field '{item.name}'.")
-        # Checked against the pattern above: a type name, never an expression.
-        return ResolvedType(
-            sql.SQL(text),
-            text,
-            text.split("(")[0].split(" ")[0] in RAW_INTEGER_TYPES,
-            text,
-        )
-    kind = (item.type or "").lower()
-    if kind in FIXED_TYPES:
-        text, catalog = FIXED_TYPES[kind]
-        return ResolvedType(sql.SQL(text), catalog, text in INTEGER_TYPES, text)
-    if kind == "string":
-        size = item.size
-        if size is None:
-            if item.fixed_length:
-                return ResolvedType(sql.SQL("char(1)"), "character(1)", False, "char(1)")
-            return ResolvedType(sql.SQL("text"), "text", False, "text")
-        if not 1 <= size <= MAX_VARCHAR:
-            raise DdlError(f"Invalid size for field '{item.name}'.")
-        base = "char" if item.fixed_length else "varchar"
-        catalog = f"{'character' if item.fixed_length else 'character varying'}({size})"
-        return ResolvedType(
-            sql.SQL(base + "({})").format(sql.Literal(size)),
-            catalog,
-            False,
-            f"{base}({size})",
-        )
-    if kind in {"decimal", "numeric"}:
-        precision = item.precision if item.precision is not None else item.size
-        if precision is None:
-            return ResolvedType(sql.SQL("numeric"), "numeric", False, "numeric")
-        scale = item.scale or 0
-        if not 1 <= precision <= MAX_NUMERIC_PRECISION or not 0 <= scale <= precision:
-            raise DdlError(f"Invalid precision or scale for field '{item.name}'.")
-        return ResolvedType(
-            sql.SQL("numeric({}, {})").format(sql.Literal(precision), sql.Literal(scale)),
-            f"numeric({precision},{scale})",
-            False,
-            f"numeric({precision},{scale})",
-        )
-    raise DdlError(f"Invalid type '{str(item.type)[:40]}' for field '{item.name}'.")
-
-
-def default_sql(value: object) -> sql.Composable:
-    """A DEFAULT expression: a fixed expression DreamFactory allows, else a quoted literal."""
-    if isinstance(value, str):
-        expression = DEFAULT_EXPRESSIONS.get(value.strip().lower())
-        if expression is not None:
-            return sql.SQL(expression)
-    if isinstance(value, dict | list):
-        return sql.Literal(Jsonb(value))
-    if value is None or isinstance(value, str | int | float | bool):
-        return sql.Literal(value)
-    raise DdlError("Invalid default value.")
-
-
 def references_sql(
     snapshot: SchemaSnapshot,
     ref: ForeignRef,
@@ -616,58 +370,3 @@ def references_sql(
             )
         parts.append(sql.SQL(f"{clause} {rendered}"))
     return sql.SQL(" ").join(parts)
-
-
-# Server errors a request can cause, most specific class first: (class,
-# status, message). Messages see {table}, {field} and {type}, never the
-# server's text. Some depend on what the failing step did (see `message_for`).
-CREATING: Final = frozenset({"create_table", "add", "reference"})
-ERRORS: Final[Sequence[tuple[type[psycopg.Error], int, str]]] = (
-    (errors.DuplicateTable, 400, "Table '{table}' already exists."),
-    (errors.DuplicateColumn, 400, "Field '{field}' already exists in table '{table}'."),
-    (errors.UndefinedTable, 404, 'Table "{table}" does not exist in the database.'),
-    (errors.UndefinedColumn, 404, "Field '{field}' does not exist in table '{table}'."),
-    (errors.InsufficientPrivilege, 403, "The service's database user may not change '{table}'."),
-    (errors.UndefinedObject, 400, "Invalid type or object in the definition of '{table}'."),
-    (errors.DependentObjectsStillExist, 400, "{what} cannot be dropped: other objects depend on it."),
-    (errors.NotNullViolation, 400, "Field '{field}' cannot be NOT NULL: rows of '{table}' have "
-     "no value for it (give a default)."),
-    (errors.UniqueViolation, 400, "Field '{field}' cannot be unique: it has duplicate values."),
-    (errors.ForeignKeyViolation, 400, "Field '{field}' has values its referenced table lacks."),
-    (errors.InvalidTableDefinition, 400, "Invalid keys in table '{table}' (one primary key)."),
-    (errors.InvalidColumnDefinition, 400, "Invalid definition of field '{field}'."),
-    (errors.DatatypeMismatch, 400, "Types do not match in the definition of field '{field}'."),
-    (errors.CannotCoerce, 400, "Field '{field}' cannot be converted to type {type}."),
-    (errors.QueryCanceled, 504, "The schema change took too long and was cancelled."),
-    (errors.LockNotAvailable, 409, "Table '{table}' is in use; retry the schema change."),
-    (errors.DataError, 400, "Invalid value in the definition of field '{field}'."),
-    (errors.SyntaxErrorOrAccessRuleViolation, 400, "Invalid definition of table '{table}'."),
-    (errors.IntegrityConstraintViolation, 400, "Rows of table '{table}' do not allow this change."),
-    (errors.ObjectNotInPrerequisiteState, 400, "Table '{table}' cannot be changed this way."),
-    (errors.FeatureNotSupported, 400, "Table '{table}' cannot be changed this way."),
-)  # fmt: skip
-
-
-def translate_error(error: psycopg.Error, step: Step) -> DdlError | None:
-    """Return the DdlError a client sees for a server error, or None to let it propagate."""
-    for kind, status, template in ERRORS:
-        if isinstance(error, kind):
-            return DdlError(message_for(kind, template, step), status)
-    if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
-        return None  # the connection failed: the API answers 503
-    logger.warning("schema change of %s failed: %s", step.table, type(error).__name__)
-    return DdlError(f"The schema change of table '{step.table}' could not be made.")
-
-
-def message_for(kind: type[psycopg.Error], template: str, step: Step) -> str:
-    # While creating, a missing table or column is the target of a reference.
-    if kind is errors.UndefinedTable and step.action in CREATING:
-        template = "A table referenced by field '{field}' does not exist."
-    elif kind is errors.UndefinedColumn and step.action in CREATING:
-        template = "The field referenced by field '{field}' does not exist."
-    elif kind is errors.DataError and step.type_text is not None:
-        template = "Existing values of field '{field}' do not fit type {type}."
-    what = f"Table '{step.table}'" if step.action == "drop_table" else f"Field '{step.field}'"
-    return template.format(
-        table=step.table, field=step.field or "", type=step.type_text or "?", what=what
-    )

@@ -48,6 +48,7 @@ class Environment:
     login_max_failures_per_ip: int
     login_failure_window: int
     max_body_bytes: int = 10 * 1024 * 1024
+    idempotency_seconds: int = 86400
 
     @property
     def is_production(self) -> bool:
@@ -206,5 +207,10 @@ def load_environment(environ: Mapping[str, str]) -> Environment:
             "SLUICEGATE_MAX_BODY_BYTES",
             environ.get("SLUICEGATE_MAX_BODY_BYTES"),
             default=10 * 1024 * 1024,
+        ),
+        idempotency_seconds=parse_positive_int(
+            "SLUICEGATE_IDEMPOTENCY_SECONDS",
+            environ.get("SLUICEGATE_IDEMPOTENCY_SECONDS"),
+            default=86400,
         ),
     )

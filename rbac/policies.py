@@ -113,7 +113,7 @@ def resolve(
         elif tier == best:
             winners.append(rule)
     grant = Grant(tier=best[0], rules=tuple(winners)) if best is not None else None
-    state.memo[key] = grant
+    state.remember(key, grant)
     return grant
 
 
@@ -211,7 +211,7 @@ def table_policy(
     policy = None
     if grant is not None:
         policy = unite((rule for rule in grant.rules if verb in rule.verbs), table, missing)
-    state.memo[key] = policy
+    state.remember(key, policy)
     return policy
 
 
@@ -285,7 +285,7 @@ def lookups_for(
         values.update({"role.id": role.id, "role.name": role.name})
     if app is not None:
         values.update({"app.id": app.id, "app.name": app.name})
-    state.memo[key] = values
+    state.remember(key, values)
     return values
 
 
@@ -309,7 +309,7 @@ def missing_lookups(state: RbacState, principal: Principal) -> frozenset[str]:
     have = lookups_for(state, principal)
     needed = frozenset().union(*(rule.lookups for rule in state.rules_by_role.get(role.id, ())))
     missing = frozenset(name for name in needed if name not in have)
-    state.memo[key] = missing
+    state.remember(key, missing)
     return missing
 
 

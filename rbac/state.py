@@ -33,6 +33,9 @@ logger = logging.getLogger(__name__)
 
 VERSION_KEY = "rbac:version"
 DEFAULT_CHECK_SECONDS = 1.0
+# Bound on per-process memos (users, lookups, policies), which grow with the
+# number of distinct callers between two configuration changes.
+MEMO_LIMIT = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +125,17 @@ class RbacState:
             return self.users[user_id]
         info = load_user(user_id)
         with self.lock:
+            if len(self.users) >= MEMO_LIMIT:
+                self.users.clear()  # many distinct callers: start over rather than grow
             self.users[user_id] = info
         return info
+
+    def remember(self, key: Any, value: Any) -> None:
+        """Keep a derived value (a grant, a policy, lookups) for the life of this state."""
+        with self.lock:
+            if len(self.memo) >= MEMO_LIMIT:
+                self.memo.clear()  # per-user entries of many callers: start over
+            self.memo[key] = value
 
     def app_for_digest(self, digest: str) -> AppInfo | None:
         app_id = self.apps_by_digest.get(digest)

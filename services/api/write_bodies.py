@@ -33,13 +33,17 @@ NO_RECORDS = (
 # (when the body is not itself a record: DELETE, or a `resource`-wrapped body).
 OPTION_KEYS = (
     "fields", "select", "id_field", "ids", "filter", "where", "params",
-    "continue", "rollback", "as_list", "force",
+    "continue", "rollback", "as_list", "force", "allow_related_delete",
 )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
 class WriteOptions:
-    """The parameters of a write. `fields`: None means the key only, () every field."""
+    """The parameters of a write. `fields`: None means the key only, () every field.
+
+    allow_related_delete: a has-many child unlinked by a nested write is
+    deleted (when its foreign key may not be NULL) rather than refused.
+    """
 
     fields: tuple[SelectItem, ...] | None = None
     id_field: tuple[str, ...] | None = None
@@ -49,6 +53,7 @@ class WriteOptions:
     mode: BatchMode = "stop"
     as_list: bool = False
     force: bool = False
+    allow_related_delete: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +135,7 @@ def write_options(values: Mapping[str, Any], table: Table) -> WriteOptions:
         mode="rollback" if rollback else "continue" if carry_on else "stop",
         as_list=parse_bool(values, "as_list"),
         force=parse_bool(values, "force"),
+        allow_related_delete=parse_bool(values, "allow_related_delete"),
     )
 
 

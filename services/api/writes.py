@@ -40,17 +40,24 @@ from services.pools import write_transaction
 from services.sql.errors import QueryError
 from services.sql.policy import Policy
 from services.sql.schema import SchemaSnapshot, Table
-from services.sql.write_exec import BatchResult, ErrorContext, Outcome, run_batch, run_statement
+from services.sql.write_exec import (
+    BatchResult,
+    ErrorContext,
+    Item,
+    Outcome,
+    run_batch,
+    run_statement,
+)
 from services.sql.write_records import (
     Prepared,
     WriteTarget,
     key_columns_for,
     keyed_records,
     output_columns,
-    prepare_create,
     prepare_keys,
     prepare_update,
 )
+from services.sql.write_related import Rights, prepare_related
 from services.sql.writes import delete_statement, insert_statement, update_statement
 
 __all__ = ["WriteContext", "read_body", "write_records"]
@@ -128,6 +135,11 @@ def error_context(ctx: WriteContext) -> ErrorContext:
     )
 
 
+def rights_of(ctx: WriteContext, options: WriteOptions) -> Rights:
+    """What related records of the write may do: the caller's policies, `allow_related_delete`."""
+    return Rights(ctx.access.policy_for, allow_delete=options.allow_related_delete)
+
+
 def transaction_of(ctx: WriteContext) -> Any:
     return partial(write_transaction, ctx.config)
 
@@ -136,7 +148,7 @@ def create(
     ctx: WriteContext, options: WriteOptions, records: Sequence[dict[str, Any]]
 ) -> HttpResponse:
     target = target_of(ctx, options, keyed=False)
-    items = prepare_create(target, records)
+    items = prepare_related(target, records, rights_of(ctx, options), creating=True)
     result = run_batch(
         transaction_of(ctx),
         items,
@@ -155,18 +167,19 @@ def update(
     if pk is not None or options.ids is not None:
         record = first_record(body)
         ids = (split_key(target, pk),) if pk is not None else options.ids or ()
-        items = prepare_update(target, keyed_records(target, ids, record), keyed=True)
+        records = keyed_records(target, ids, record)
+        items = prepare_related(target, records, rights_of(ctx, options), creating=False)
         return keyed_answer(ctx, options, target, items, pk, update_statement)
     if options.filter is not None:
-        items = prepare_update(target, [first_record(body)], keyed=False)
-        patch = items[0]
+        # Related records need each row's key: a filter update takes plain fields only.
+        patch = prepare_update(target, [first_record(body)], keyed=False)[0]
         assert isinstance(patch, Prepared)  # unkeyed records never miss a key
         statement = update_statement(target, [patch], client_filter=options.filter)
         texts, count = run_statement(
             transaction_of(ctx), statement, record=dict(patch.values), errors=error_context(ctx)
         )
         return list_answer(ctx, options, target, texts, count)
-    items = prepare_update(target, records_of(body), keyed=True)
+    items = prepare_related(target, records_of(body), rights_of(ctx, options), creating=False)
     return keyed_answer(ctx, options, target, items, None, update_statement)
 
 
@@ -211,7 +224,7 @@ def keyed_answer(
     ctx: WriteContext,
     options: WriteOptions,
     target: WriteTarget,
-    items: list[Prepared | QueryError],
+    items: Sequence[Item],
     pk: str | None,
     statement: Any,
 ) -> HttpResponse:

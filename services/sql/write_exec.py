@@ -16,12 +16,19 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import psycopg
 from psycopg import errors as pg
 
-from services.sql.errors import QueryError, RecordNotFound, WriteConflict, WriteDenied, WriteRefused
+from services.sql.errors import (
+    InvalidField,
+    QueryError,
+    RecordNotFound,
+    WriteConflict,
+    WriteDenied,
+    WriteRefused,
+)
 from services.sql.execute import QueryTimeout
 from services.sql.schema import Table
 from services.sql.write_errors import RECORD_ERRORS, record_error
@@ -77,6 +84,25 @@ class ErrorContext:
     shown: Collection[str] = ()
 
 
+class RecordWriter(Protocol):
+    """A record written by its own statements (one carrying related records).
+
+    Such records are written one by one, each in its own savepoint, between
+    the multi-row statements of the plain records around them.
+    """
+
+    def write(self, conn: Connection) -> str:
+        """Write the record (and its related records); return its result text.
+
+        Raises the QueryError that failed the record (its savepoint is then
+        rolled back), or WriteDenied (the whole write fails).
+        """
+        ...
+
+
+Item = Prepared | QueryError | RecordWriter
+
+
 class _Incomplete(Exception):
     """A keyed statement matched fewer rows than it had records: redo record by record."""
 
@@ -93,7 +119,7 @@ class _RolledBack(Exception):
 
 def run_batch(
     transaction: Transaction,
-    items: Sequence[Prepared | QueryError],
+    items: Sequence[Item],
     build: Callable[[Sequence[Prepared]], Statement],
     *,
     mode: BatchMode,
@@ -104,7 +130,8 @@ def run_batch(
 
     `build` makes the statement for a run of records setting the same
     columns; `keyed` statements (updates, deletes) must touch one row per
-    record, a missing one is a per-record 404. Raises WriteDenied when a row
+    record, a missing one is a per-record 404. RecordWriters (records with
+    related records) write themselves. Raises WriteDenied when a row
     would leave the caller's row filter (nothing is written then), and the
     QueryErrors of failures that concern the whole request.
     """
@@ -217,7 +244,7 @@ def run_group(
 
 def batch_outcomes(
     conn: Connection,
-    items: Sequence[Prepared | QueryError],
+    items: Sequence[Item],
     build: Callable[[Sequence[Prepared]], Statement],
     *,
     mode: BatchMode,
@@ -226,7 +253,8 @@ def batch_outcomes(
 ) -> list[Outcome]:
     """Each record's outcome: all at once if possible, else by chunks, else one by one."""
     ready = [item for item in items if isinstance(item, Prepared)]
-    if len(ready) == len(items):
+    tried_all = len(ready) == len(items)
+    if tried_all:
         try:
             with conn.transaction():
                 return list(run_group(conn, ready, build, keyed=keyed))
@@ -242,11 +270,19 @@ def batch_outcomes(
                 return outcomes
             index += 1
             continue
+        if not isinstance(item, Prepared):
+            outcome = one_writer(conn, item)
+            outcomes.append(outcome)
+            if isinstance(outcome, QueryError) and mode != "continue":
+                return outcomes
+            index += 1
+            continue
         end = index
         while end < len(items) and end - index < CHUNK_SIZE and isinstance(items[end], Prepared):
             end += 1
         chunk = [item for item in items[index:end] if isinstance(item, Prepared)]
-        if 1 < len(chunk) < len(ready):
+        # A chunk holding every plain record already failed as a whole above.
+        if len(chunk) > 1 and (len(chunk) < len(ready) or not tried_all):
             try:
                 with conn.transaction():
                     outcomes.extend(run_group(conn, chunk, build, keyed=keyed))
@@ -281,3 +317,17 @@ def one_record(
     if not results:
         return RecordNotFound(item.identifier)
     return results[0]
+
+
+def one_writer(conn: Connection, writer: RecordWriter) -> Outcome:
+    """Write one record with its related records in its own savepoint; its result or error.
+
+    WriteDenied and InvalidField concern the whole request and propagate.
+    """
+    try:
+        with conn.transaction():
+            return writer.write(conn)
+    except (WriteDenied, InvalidField):
+        raise
+    except QueryError as error:
+        return error

@@ -182,12 +182,15 @@ def update_statement(
     items: Sequence[Prepared],
     *,
     client_filter: Expr | None = None,
+    lock: bool = True,
 ) -> Statement:
     """UPDATE of rows matched by key (records carrying keys) or by `client_filter`.
 
     Keyed: one document entry per record, results in request order. Filtered:
     one entry applied to every match, results in key order. The row filter
-    limits the rows matched and is checked on the rows as updated.
+    limits the rows matched and is checked on the rows as updated. Records
+    that set no column only select the matching rows (locked unless `lock`
+    is False: a look-up of rows the write will not change).
     """
     compiler = new_compiler(target)
     table = target.table
@@ -209,8 +212,9 @@ def update_statement(
         )
     else:
         # Nothing to change: the matching rows, locked as an update would lock them.
-        cte = sql.SQL("SELECT {}{}.* FROM {}, {} AS {}{} FOR UPDATE OF {}").format(
-            ordinal, alias, source, table_ref(table), alias, where, alias
+        locking = sql.SQL(" FOR UPDATE OF {}").format(alias) if lock else sql.SQL("")
+        cte = sql.SQL("SELECT {}{}.* FROM {}, {} AS {}{}{}").format(
+            ordinal, alias, source, table_ref(table), alias, where, locking
         )
     order: sql.Composable = by_ordinal() if keyed else by_key(target)
     tail = result_tail(compiler, target, check=bool(columns), order=order)

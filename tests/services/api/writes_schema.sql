@@ -104,3 +104,20 @@ CREATE TRIGGER guarded_words BEFORE INSERT OR UPDATE ON guarded
 -- Views: one PostgreSQL writes through, one it cannot.
 CREATE VIEW open_todo AS SELECT id, name, complete FROM todo WHERE complete IS NOT TRUE;
 CREATE VIEW todo_counts AS SELECT complete, count(*) AS n FROM todo GROUP BY complete;
+
+-- Nested related writes: a child that can not stand alone, tags joined to books.
+-- ON DELETE CASCADE lets the shared reset (DELETE FROM books) clear them too.
+CREATE TABLE chapters (
+    id          serial PRIMARY KEY,
+    book_id     integer NOT NULL REFERENCES books (id) ON DELETE CASCADE,
+    title       text NOT NULL
+);
+CREATE TABLE tags (
+    id          serial PRIMARY KEY,
+    label       text NOT NULL UNIQUE
+);
+CREATE TABLE book_tags (
+    book_id     integer NOT NULL REFERENCES books (id) ON DELETE CASCADE,
+    tag_id      integer NOT NULL REFERENCES tags (id) ON DELETE CASCADE,
+    PRIMARY KEY (book_id, tag_id)
+);

@@ -14,7 +14,7 @@ import time
 
 import django
 
-BENCHMARKS = ("demo_load", "catalog", "read_api")
+BENCHMARKS = ("demo_load", "catalog", "read_api", "write_api")
 
 
 def main() -> int:
@@ -22,7 +22,7 @@ def main() -> int:
     django.setup()
     from django.core.management import call_command
 
-    # The read benchmark registers a service and a key: the platform's tables must exist.
+    # The read and write benchmarks register services and keys: the platform's tables must exist.
     call_command("migrate", interactive=False, verbosity=0)
     wanted = set(sys.argv[1:])
     for name in BENCHMARKS:

@@ -133,3 +133,17 @@ def fetch(server: Server, path: str) -> tuple[int, bytes]:
         return response.status, response.read()
     finally:
         conn.close()
+
+
+def send(
+    conn: http.client.HTTPConnection, server: Server, method: str, path: str, body: bytes
+) -> tuple[int, bytes]:
+    """Send one JSON request over `conn` (kept alive by the caller); return (status, body)."""
+    lines = [*COMMON_HEADERS, "Content-Type: application/json", *server.headers.splitlines()]
+    headers = dict(line.split(": ", 1) for line in lines if line)
+    # A server that answers (413, 400) before reading the whole body closes the
+    # connection under the upload: read that answer rather than the broken pipe.
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        conn.request(method, path, body=body, headers=headers)
+    response = conn.getresponse()
+    return response.status, response.read()

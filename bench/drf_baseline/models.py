@@ -19,7 +19,8 @@ class Contact(models.Model):
     job_title = models.TextField(null=True, blank=True)  # noqa: DJ001
     company_id = models.BigIntegerField(null=True, blank=True)
     status = models.CharField(max_length=16)  # enum contact_status
-    tags = ArrayField(models.TextField(), default=list)
+    # NOT NULL DEFAULT '{}': an empty list is a valid value (blank), not a missing one.
+    tags = ArrayField(models.TextField(), default=list, blank=True)
     attributes = models.JSONField(default=dict)
     lifetime_value = models.DecimalField(max_digits=12, decimal_places=2)
     birthday = models.DateField(null=True, blank=True)

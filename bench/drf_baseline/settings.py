@@ -1,7 +1,8 @@
 """Settings of the DRF baseline: production-like (DEBUG off), loopback only.
 
 DATABASE_URL names the server; BENCH_DEMO_DATABASE the database holding
-`contacts`; SECRET_KEY must be set (the benchmark generates one per run).
+`contacts` (the read benchmark's demo, or the write benchmark's own);
+SECRET_KEY must be set (the benchmark generates one per run).
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ _database["NAME"] = os.environ["BENCH_DEMO_DATABASE"]
 # Names its PostgreSQL sessions, so the benchmark can count their CPU time.
 _database["OPTIONS"] = {**_database.get("OPTIONS", {}), "application_name": "bench-drf"}
 DATABASES = {"default": _database}
+
+# The same request body bound as Sluicegate's (Django's 2.5 MB default refuses a
+# 10,000-record body); the write benchmark raises both alike when it must.
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("SLUICEGATE_MAX_BODY_BYTES", 10 * 1024 * 1024))
 
 USE_TZ = True
 TIME_ZONE = "UTC"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -162,6 +162,71 @@ def document_value(column: Column, value: object) -> object:
     return value
 
 
+class RecordShaper:
+    """The look-ups a batch of records needs, computed once per batch.
+
+    settable: the names `settable` accepts. Per set of field names it keeps
+    the columns set (in table order) and the json/jsonb columns among them,
+    so records sharing their fields share these (and their statement).
+    """
+
+    __slots__ = ("_columns", "_json", "key_names", "settable", "table")
+
+    def __init__(self, target: WriteTarget) -> None:
+        table = target.table
+        writable = target.policy.writable
+        self.table = table
+        self.settable = frozenset(
+            column.name
+            for column in table.columns
+            if not column.is_generated and (writable is None or column.name in writable)
+        )
+        self.key_names = tuple(column.name for column in target.key)
+        self._columns: dict[tuple[str, ...], tuple[Column, ...]] = {}
+        self._json: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+    def check(self, names: Iterable[str], *, skip: Container[str] = ()) -> None:
+        """Raise InvalidField for the first of `names` (less `skip`) the caller may not set."""
+        for name in names:
+            if name not in skip and name not in self.settable:
+                raise InvalidField(name)
+
+    def columns_of(self, shape: tuple[str, ...]) -> tuple[Column, ...]:
+        """The columns named in `shape`, in table order."""
+        columns = self._columns.get(shape)
+        if columns is None:
+            chosen = set(shape)
+            columns = tuple(column for column in self.table.columns if column.name in chosen)
+            self._columns[shape] = columns
+        return columns
+
+    def json_names(self, shape: tuple[str, ...]) -> tuple[str, ...]:
+        """The json/jsonb columns among `shape` (every name a column)."""
+        names = self._json.get(shape)
+        if names is None:
+            found = []
+            for name in shape:
+                column = self.table.column(name)
+                assert column is not None  # checked by the callers
+                if column.json_kind == "json":
+                    found.append(name)
+            names = self._json[shape] = tuple(found)
+        return names
+
+    def finish(self, values: Mapping[str, object], *, set_names: Iterable[str]) -> Prepared:
+        """As `finish`: the Prepared record of `values` (all checked), setting `set_names`."""
+        shape = tuple(values)
+        columns = self.columns_of(shape if set_names is values else tuple(set_names))
+        document = dict(values)
+        for name in self.json_names(shape):
+            value = document[name]
+            if value is not None:
+                document[name] = exact_json(value)
+        keys = [values[name] for name in self.key_names if name in values]
+        identifier = ",".join(as_text(value) for value in keys) if keys else ""
+        return Prepared(document, columns, identifier)
+
+
 def prepare_create(
     target: WriteTarget, records: Sequence[Mapping[str, object]]
 ) -> list[Prepared | QueryError]:
@@ -171,13 +236,17 @@ def prepare_create(
     fails); presets replace whatever the caller sent for their columns.
     """
     presets = preset_values(target.policy, target.lookups)
+    shaper = RecordShaper(target)
+    allowed = shaper.settable.union(presets)
     prepared: list[Prepared | QueryError] = []
     for record in records:
-        values = {name: value for name, value in record.items() if name not in presets}
-        for name in values:
-            settable(target, name)
-        values.update(presets)
-        prepared.append(finish(target, values, set_names=values))
+        if not allowed.issuperset(record):
+            shaper.check(record, skip=presets)
+        values: Mapping[str, object] = record
+        if presets:
+            values = {name: value for name, value in record.items() if name not in presets}
+            values.update(presets)
+        prepared.append(shaper.finish(values, set_names=values))
     return prepared
 
 
@@ -190,22 +259,21 @@ def prepare_update(
     InvalidField for a field the caller may not set.
     """
     presets = preset_values(target.policy, target.lookups)
-    key_names = [column.name for column in target.key]
+    shaper = RecordShaper(target)
+    key_names = shaper.key_names
+    skipped = set(presets).union(key_names)
+    allowed = shaper.settable.union(skipped)
     prepared: list[Prepared | QueryError] = []
     for index, record in enumerate(records):
-        changes = {
-            name: value
-            for name, value in record.items()
-            if name not in presets and name not in key_names
-        }
-        for name in changes:
-            settable(target, name)
+        if not allowed.issuperset(record):
+            shaper.check(record, skip=skipped)
+        changes = {name: value for name, value in record.items() if name not in skipped}
         changes.update(presets)
         if keyed and any(record.get(name) is None for name in key_names):
             prepared.append(MissingIdentifier(index))
             continue
         keys = {name: record[name] for name in key_names} if keyed else {}
-        prepared.append(finish(target, {**changes, **keys}, set_names=changes))
+        prepared.append(shaper.finish({**changes, **keys}, set_names=changes))
     return prepared
 
 
@@ -242,17 +310,7 @@ def finish(
     target: WriteTarget, values: Mapping[str, object], *, set_names: Mapping[str, object]
 ) -> Prepared:
     """The Prepared record of `values` (all checked), setting the columns in `set_names`."""
-    table = target.table
-    columns = tuple(column for column in table.columns if column.name in set_names)
-    document = {}
-    for name, value in values.items():
-        column = table.column(name)
-        assert column is not None  # checked by the callers
-        document[name] = document_value(column, value)
-    identifier = ",".join(
-        as_text(values[column.name]) for column in target.key if column.name in values
-    )
-    return Prepared(document, columns, identifier)
+    return RecordShaper(target).finish(values, set_names=set_names)
 
 
 def groups(items: Sequence[Prepared]) -> Iterator[tuple[int, list[Prepared]]]:
@@ -282,14 +340,47 @@ def decimal_text(value: object) -> str:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+class _Inexact(Exception):
+    """A Decimal whose float would print other digits than it has."""
+
+
+def float_if_exact(value: object) -> float:
+    """`value` as a float when the float prints exactly as the Decimal does (`json.dumps`)."""
+    if isinstance(value, Decimal):
+        if value.is_finite():
+            number = float(value)
+            if repr(number) == str(value):
+                return number
+        raise _Inexact
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+# Writes containers whose Decimals all print as their floats do, in one call.
+EXACT_ENCODER = json.JSONEncoder(default=float_if_exact, separators=(",", ":"))
+
+
 def exact_json(value: object) -> str:
-    """JSON text of a parsed JSON value, Decimals written out with every digit."""
+    """JSON text of a parsed JSON value, Decimals written out with every digit.
+
+    Containers go through the C encoder in one call; one holding a Decimal
+    that a float would not print digit for digit is written out value by value.
+    """
+    if isinstance(value, dict | list):
+        try:
+            return EXACT_ENCODER.encode(value)
+        except _Inexact:
+            pass
+    return exact_text(value)
+
+
+def exact_text(value: object) -> str:
+    """JSON text of a parsed JSON value, value by value (see `exact_json`)."""
     if isinstance(value, Decimal):
         return decimal_text(value)
     if isinstance(value, dict):
         return (
-            "{" + ",".join(json.dumps(str(k)) + ":" + exact_json(v) for k, v in value.items()) + "}"
+            "{" + ",".join(json.dumps(str(k)) + ":" + exact_text(v) for k, v in value.items()) + "}"
         )
     if isinstance(value, list | tuple):
-        return "[" + ",".join(exact_json(item) for item in value) + "]"
+        return "[" + ",".join(exact_text(item) for item in value) + "]"
     return json.dumps(value)

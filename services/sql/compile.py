@@ -286,7 +286,13 @@ def compile_count(
 
 
 # Statement text of record reads by shape (see compile_record).
-_record_statements: dict[tuple[object, ...], sql.SQL] = {}
+# By shape: the statement text, and how to bind what follows the key (a row
+# filter's constants and lookups).
+Recipe = tuple[tuple[tuple[object, ...], Callable[[object], object] | None], ...]
+_record_statements: dict[tuple[object, ...], tuple[sql.SQL, Recipe]] = {}
+
+
+REPLAYABLE = frozenset({"const", "lookup"})
 
 
 def compile_record(
@@ -299,8 +305,9 @@ def compile_record(
 ) -> CompiledQuery:
     """Compile a read of one record by key: yields its JSON object text, or no row.
 
-    The common shape (no filter, no other bound values) is compiled once per
-    table version, policy and options; later reads only check and bind the key.
+    The common shape (no client filter; a role's row filter is fine) is
+    compiled once per table version, policy and options; later reads only
+    check and bind the key and the row filter's lookups.
     """
     shape = (
         snapshot.version, table.sql_schema, table.sql_name, policy, query.fields,
@@ -308,19 +315,27 @@ def compile_record(
     )  # fmt: skip
     cached = _record_statements.get(shape) if query.filter is None else None
     if cached is not None:
+        statement_text, tail = cached
         columns = key_columns(table, query.id_field, policy)
-        if len(key) == len(columns):
+        rest = replay(tail, [], query)
+        if len(key) == len(columns) and rest is not None:
             params = tuple(checked_text(c, part) for c, part in zip(columns, key, strict=True))
-            return CompiledQuery(cached, params)
+            return CompiledQuery(statement_text, (*params, *rest))
     compiler = Compiler(snapshot, policy_for, query.params, query.lookups)
     alias = compiler.new_alias()
     single = replace(query, ids=(key,), order=(), group=(), limit=None, offset=0)
     inner = page_sql(compiler, table, alias, policy, single, 1)
     statement = sql.SQL("SELECT row_to_json(s)::text FROM ({}) AS s").format(inner)
     compiled = finish(compiler, statement)
-    if query.filter is None and len(compiler.bound) == len(key):
-        # Only the key was bound, so the text serves every key of this shape.
-        remember(_record_statements, shape, sql.SQL(statement.as_string(None)))
+    # The key is bound first (its condition leads the WHERE clause); after it,
+    # only a row filter's constants and lookups, which replay for any key.
+    tail = tuple(compiler.recipe[len(key) :])
+    if (
+        query.filter is None
+        and len(compiler.bound) >= len(key)
+        and (not tail or (not query.related and all(src[0] in REPLAYABLE for src, _ in tail)))
+    ):
+        remember(_record_statements, shape, (sql.SQL(statement.as_string(None)), tail))
     return compiled
 
 

@@ -202,3 +202,35 @@ def test_custom_lookup_in_row_filter(make_caller: Callable[..., Caller]) -> None
 def test_page_cap_of_the_role_applies(make_caller: Callable[..., Caller]) -> None:
     caller = make_caller([{"component": "_table/patients", "verbs": ["GET"], "max_page_size": 2}])
     assert len(ids(caller.table("patients", limit=100))) == 2
+
+
+def test_by_id_reads_bind_each_callers_own_lookup(client: Any, clinic: Any) -> None:
+    """Two users of one role share a cached statement; each binds their own `{user.id}`."""
+    from django.contrib.auth.models import User
+
+    from rbac.keys import set_app_key
+    from rbac.models import AccessRule, App, Role
+    from rbac.sessions import issue_session
+
+    role = Role.objects.create(name="owners")
+    AccessRule.objects.create(
+        role=role, service=clinic, component="_table/patients", row_filter="owner_id = {user.id}"
+    )
+    app = App.objects.create(name="clinic-app", default_role=role)
+    key = set_app_key(app)
+    tokens = {}
+    for owner in (OWNER_ADA, OWNER_ADA + 1):
+        User.objects.create_user(f"owner-{owner}", f"o{owner}@example.com", "pw-1", id=owner)
+        tokens[owner] = issue_session(user_id=owner, app_id=app.pk)[0]
+
+    def status(owner: int, record: int) -> int:
+        headers = {"X-API-Key": key, "X-DreamFactory-Session-Token": tokens[owner]}
+        url = f"/api/v2/{clinic.name}/_table/patients/{record}"
+        return int(client.get(url, headers=headers).status_code)
+
+    assert [status(OWNER_ADA, 1), status(OWNER_ADA + 1, 1), status(OWNER_ADA + 1, 4)] == [
+        200,
+        404,
+        200,
+    ]
+    assert [status(OWNER_ADA, 4), status(OWNER_ADA, 2)] == [404, 200]

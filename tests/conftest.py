@@ -91,7 +91,8 @@ def postgis_available() -> bool:
 
     from config.database import platform_conninfo
 
-    with psycopg.connect(platform_conninfo()) as conn:
+    # The maintenance database: this may run before the test databases exist.
+    with psycopg.connect(platform_conninfo(dbname="postgres")) as conn:
         found = conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'")
         return found.fetchone() is not None
 

@@ -40,6 +40,8 @@ RECORD_ERRORS: tuple[type[psycopg.Error], ...] = (
     pg.RaiseException,
     pg.InsufficientPrivilege,
     pg.GeneratedAlways,
+    # PostGIS reports a GeoJSON it cannot read as an internal error (XX000).
+    pg.InternalError_,
 )
 TEXT_TYPES = frozenset({"text", "varchar", "bpchar", "name", "citext"})
 INT_RANGES = {"int2": 2**15, "int4": 2**31, "int8": 2**63}
@@ -96,6 +98,14 @@ def record_error(
         return ValueTooLong(first_name(values) or "value", None)
     if isinstance(error, pg.DataError):
         return value_error(error, table, values)
+    if isinstance(error, pg.InternalError_):
+        geometries = [
+            name for name in values if (c := table.column(name)) and c.json_kind == "geojson"
+        ]
+        if geometries and "geojson" in (diag.message_primary or "").lower():
+            bad = [name for name in geometries if not looks_like_geojson(values[name])]
+            return InvalidValue((bad or geometries)[0], "Expected a GeoJSON geometry.")
+        raise error
     if isinstance(error, pg.RaiseException):
         return WriteRefused(diag.message_primary or "The database refused the record.")
     if isinstance(error, pg.InsufficientPrivilege):
@@ -136,6 +146,17 @@ def checked_field(
         if constraint == f"{table.sql_name}_{name}_check":
             return name
     return None
+
+
+GEOJSON_TYPES = frozenset(
+    {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon",
+     "GeometryCollection"}
+)  # fmt: skip
+
+
+def looks_like_geojson(value: object) -> bool:
+    """Whether `value` is shaped like a GeoJSON geometry (None counts: it writes NULL)."""
+    return value is None or (isinstance(value, dict) and value.get("type") in GEOJSON_TYPES)
 
 
 def value_error(error: psycopg.Error, table: Table, values: Mapping[str, object]) -> QueryError:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import postgis_available
 from tests.services.api import writes_support
 from tests.services.api.writes_support import WriteApi, body, error_of
 
@@ -201,3 +202,18 @@ def test_geojson_values_are_read_by_postgis() -> None:
     )
     assert value_expr(geometry).as_string(None) == "ST_GeomFromGeoJSON(e.doc ->> 'shape')"
     assert isinstance(value_expr(geometry), sql.Composable)
+
+
+@pytest.mark.skipif(not postgis_available(), reason="PostGIS is not installed (CI installs it)")
+def test_geojson_round_trips_through_postgis(wapi: WriteApi) -> None:
+    point = {"type": "Point", "coordinates": [4.9, 52.37]}
+    polygon = {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]}
+    created = wapi.post("/_table/places", {"resource": [{"shape": point, "area": polygon}]})
+    assert created.status_code == 200, created.content
+    record_id = created.json()["resource"][0]["id"]
+    read = wapi.get(f"/_table/places/{record_id}").json()
+    assert read["shape"] == point
+    assert read["area"] == polygon
+    wrong = wapi.post("/_table/places", {"resource": [{"shape": {"type": "Nope"}}]})
+    assert wrong.status_code == 400
+    assert "shape" in wrong.json()["error"]["context"]["resource"][0]["message"]

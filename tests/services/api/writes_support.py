@@ -23,6 +23,7 @@ from rbac.keys import set_app_key
 from rbac.models import AccessRule, App, Lookup, Role, UserAppRole
 from rbac.sessions import issue_session
 from services.models import Service
+from tests.conftest import postgis_available, scratch_database
 from tests.services.api.conftest import make_service
 
 SCHEMA = Path(__file__).parent / "writes_schema.sql"
@@ -38,22 +39,23 @@ RESET = "; ".join(
 )
 
 
+# With PostGIS (CI installs it): a table of geometries, written as GeoJSON.
+PLACES = (
+    "CREATE EXTENSION IF NOT EXISTS postgis",
+    "CREATE TABLE places (id serial PRIMARY KEY, shape geometry(Point, 4326),"
+    " area geography(Polygon, 4326))",
+)
+
+
 @pytest.fixture(scope="session")
 def writes_database(
-    worker_suffix: str, django_db_setup: None, django_db_blocker: pytest.FixtureRequest
+    worker_suffix: str, django_db_setup: None, django_db_blocker: Any
 ) -> Iterator[str]:
-    from config.database import platform_conninfo
-    from services.demo import drop_database, ensure_database
-
-    name = f"sg_test_writes_{worker_suffix}"
-    with django_db_blocker.unblock():  # type: ignore[attr-defined]
-        drop_database(name)
-        ensure_database(name)
-        with psycopg.connect(platform_conninfo(dbname=name)) as conn:
-            conn.execute(SCHEMA.read_text().encode())
-    yield name
-    with django_db_blocker.unblock():  # type: ignore[attr-defined]
-        drop_database(name)
+    with django_db_blocker.unblock():
+        extra = PLACES if postgis_available() else ()
+    statements = (SCHEMA.read_text(), *extra)
+    with scratch_database(f"sg_test_writes_{worker_suffix}", django_db_blocker, statements) as name:
+        yield name
 
 
 def run_sql(database: str, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:

@@ -29,6 +29,7 @@ from rbac.sessions import (
 from rbac.state import current_state
 from rbac.throttle import LoginThrottled
 from services.api.errors import ApiError
+from services.api.write_bodies import read_body
 
 NO_SESSION = "No session token was given."
 BAD_LOGIN_BODY = "A login needs an email (or username) and a password."
@@ -90,6 +91,7 @@ class SessionView(APIView):
     permission_classes = ()
 
     def post(self, request: Request) -> Response:
+        read_body(request)  # the body size bound first (413), before any parsing
         login, password, by_email = login_fields(request.data)
         try:
             app_id = login_app(api_key_from(request))

@@ -525,3 +525,14 @@ def test_session_token_authorises_api_for_superuser(client: Client, make_user: A
     response = client.get("/api/v2", headers=with_token(token))
     assert response.status_code == 200, response.content
     assert "resource" in response.json()
+
+
+def test_an_oversized_login_body_is_413(client: Client, settings: Any) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 200
+    response = client.post(
+        "/api/v2/user/session",
+        json.dumps({"email": "x@example.com", "password": "p" * 500}),
+        content_type="application/json",
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["status_code"] == 413

@@ -49,6 +49,8 @@ class Environment:
     login_failure_window: int
     max_body_bytes: int = 10 * 1024 * 1024
     idempotency_seconds: int = 86400
+    schema_check_seconds: float = 5.0
+    rbac_check_seconds: float = 1.0
 
     @property
     def is_production(self) -> bool:
@@ -77,6 +79,19 @@ def parse_positive_int(name: str, raw: str | None, *, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be a whole number.") from None
     if value < 1:
         raise ImproperlyConfigured(f"{name} must be at least 1.")
+    return value
+
+
+def parse_seconds(name: str, raw: str | None, *, default: float) -> float:
+    """Return the seconds (0 or more, fractions allowed) a variable spells; raise otherwise."""
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number of seconds.") from None
+    if not 0 <= value < float("inf"):
+        raise ImproperlyConfigured(f"{name} must be 0 or more.")
     return value
 
 
@@ -212,5 +227,15 @@ def load_environment(environ: Mapping[str, str]) -> Environment:
             "SLUICEGATE_IDEMPOTENCY_SECONDS",
             environ.get("SLUICEGATE_IDEMPOTENCY_SECONDS"),
             default=86400,
+        ),
+        schema_check_seconds=parse_seconds(
+            "SLUICEGATE_SCHEMA_CHECK_SECONDS",
+            environ.get("SLUICEGATE_SCHEMA_CHECK_SECONDS"),
+            default=5.0,
+        ),
+        rbac_check_seconds=parse_seconds(
+            "SLUICEGATE_RBAC_CHECK_SECONDS",
+            environ.get("SLUICEGATE_RBAC_CHECK_SECONDS"),
+            default=1.0,
         ),
     )

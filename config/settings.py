@@ -34,6 +34,8 @@ SLUICEGATE_LOGIN_MAX_FAILURES_PER_ACCOUNT = ENV.login_max_failures_per_account
 SLUICEGATE_LOGIN_MAX_FAILURES_PER_IP = ENV.login_max_failures_per_ip
 SLUICEGATE_LOGIN_FAILURE_WINDOW = ENV.login_failure_window
 SLUICEGATE_IDEMPOTENCY_SECONDS = ENV.idempotency_seconds
+SLUICEGATE_SCHEMA_CHECK_SECONDS = ENV.schema_check_seconds
+SLUICEGATE_RBAC_CHECK_SECONDS = ENV.rbac_check_seconds
 
 # An unset URL with no embedded server running is reported by the system
 # check config.W001 / W002 rather than failing here, so tools that only import

@@ -109,3 +109,17 @@ def test_database_url_with_a_socket_directory_as_host() -> None:
 def test_database_url_of_another_engine_is_refused() -> None:
     with pytest.raises(ImproperlyConfigured, match="postgres://"):
         database_config("sqlite:///db.sqlite3")
+
+
+def test_check_intervals_are_read_in_seconds(tmp_path: Path) -> None:
+    base = {"SLUICEGATE_ENV": "development", "SLUICEGATE_DATA_DIR": str(tmp_path)}
+    defaults = load_environment(base)
+    assert (defaults.schema_check_seconds, defaults.rbac_check_seconds) == (5.0, 1.0)
+    env = load_environment(
+        {**base, "SLUICEGATE_SCHEMA_CHECK_SECONDS": "0.5", "SLUICEGATE_RBAC_CHECK_SECONDS": "0"}
+    )
+    assert (env.schema_check_seconds, env.rbac_check_seconds) == (0.5, 0.0)
+    with pytest.raises(ImproperlyConfigured, match="SLUICEGATE_RBAC_CHECK_SECONDS must be 0"):
+        load_environment({**base, "SLUICEGATE_RBAC_CHECK_SECONDS": "-1"})
+    with pytest.raises(ImproperlyConfigured, match="number of seconds"):
+        load_environment({**base, "SLUICEGATE_SCHEMA_CHECK_SECONDS": "soon"})

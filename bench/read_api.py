@@ -67,7 +67,6 @@ from services.demo import drop_database, load_demo
 from services.models import Service
 
 DEMO_DATABASE = "sluicegate_bench_demo"
-BENCH_ROLE = "sluicegate_bench"  # made only when the platform's user has no password
 CONNECTIONS = 8
 WARMUP_SECONDS = 1.0
 # Slow cases (10,000 rows through DRF) run past BENCH_SECONDS until this many
@@ -167,29 +166,54 @@ def command(*args: str, env: dict[str, str]) -> tuple[int, str]:
     return done.returncode, (done.stdout if done.returncode == 0 else done.stderr[-1500:])
 
 
-def create_bench_role(password: str) -> None:
-    """Create (or reset) the login role BENCH_ROLE, allowed to read the demo tables."""
-    role = sql.Identifier(BENCH_ROLE)
+@dataclass(frozen=True, slots=True)
+class LoginRole:
+    """A login role a benchmark makes when the platform's user has no password to give a service."""
+
+    name: str
+    privileges: str  # a fixed privilege list of our own, e.g. "SELECT"
+    sequences: bool = False  # also USAGE on the sequences (for inserts)
+
+
+READ_ROLE = LoginRole("sluicegate_bench", "SELECT")
+
+
+def create_login_role(role: LoginRole, password: str, database: str) -> None:
+    """Create (or reset) `role` with `password`, granted its privileges on `database`'s tables."""
+    name = sql.Identifier(role.name)
     with psycopg.connect(platform_conninfo(), autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [BENCH_ROLE]).fetchone()
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role.name]).fetchone()
         verb = sql.SQL("ALTER" if exists else "CREATE")
         # Utility statements take no bound parameters; Literal quotes the password.
         conn.execute(
-            sql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(verb, role, sql.Literal(password))
+            sql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(verb, name, sql.Literal(password))
         )
-    with psycopg.connect(platform_conninfo(dbname=DEMO_DATABASE), autocommit=True) as conn:
-        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(role))
-        conn.execute(sql.SQL("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {}").format(role))
+    with psycopg.connect(platform_conninfo(dbname=database), autocommit=True) as conn:
+        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(name))
+        grant = sql.SQL("GRANT {} ON ALL TABLES IN SCHEMA public TO {}")
+        conn.execute(grant.format(sql.SQL(role.privileges), name))
+        if role.sequences:
+            conn.execute(
+                sql.SQL("GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {}").format(name)
+            )
 
 
-def drop_bench_role() -> None:
-    """Drop BENCH_ROLE if this run made it (its grants went with the demo database)."""
+def drop_login_role(role: LoginRole) -> None:
+    """Drop `role` if this run made it (its grants went with its database)."""
     with psycopg.connect(platform_conninfo(), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(BENCH_ROLE)))
+        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role.name)))
 
 
-def prepare_sluicegate(env: dict[str, str]) -> tuple[str, list[str]]:
-    """Create the admin, its API key and the `bench` service; return (key, problems).
+def prepare_sluicegate(
+    env: dict[str, str],
+    *,
+    service: str = "bench",
+    label: str = "Bench",
+    database: str = DEMO_DATABASE,
+    role: LoginRole = READ_ROLE,
+    max_records: int = 10_000,
+) -> tuple[str, list[str]]:
+    """Create the admin, its API key and `service` on `database`; return (key, problems).
 
     The commands run with the run's SECRET_KEY and encryption keys (in `env`),
     so the gunicorn started with them can read what they stored.
@@ -200,26 +224,26 @@ def prepare_sluicegate(env: dict[str, str]) -> tuple[str, list[str]]:
             username="bench-admin", email="bench-admin@example.com",
             password=secrets.token_urlsafe(24),
         )  # fmt: skip
-    with psycopg.connect(platform_conninfo(dbname=DEMO_DATABASE)) as conn:
+    with psycopg.connect(platform_conninfo(dbname=database)) as conn:
         # The effective host (TCP address or socket directory), port and user.
         host, port, user = conn.info.host, conn.info.port or 5432, conn.info.user
     password = str(settings.DATABASES["default"].get("PASSWORD") or "")
     if not password:
         # add_service refuses an empty password (trust/peer setups have none).
-        user, password = BENCH_ROLE, secrets.token_urlsafe(24)
-        create_bench_role(password)
+        user, password = role.name, secrets.token_urlsafe(24)
+        create_login_role(role, password, database)
     problems = []
     # `--update` only changes an existing service; the first run creates it.
-    update = ["--update"] if Service.objects.filter(name="bench").exists() else []
+    update = ["--update"] if Service.objects.filter(name=service).exists() else []
     code, out = command(
-        "add_service", "--name", "bench", "--label", "Bench", "--host", host, "--port", str(port),
-        "--database", DEMO_DATABASE, "--user", user, "--password-env", "BENCH_DB_PASSWORD",
-        "--max-records", "10000", *update,
+        "add_service", "--name", service, "--label", label, "--host", host, "--port", str(port),
+        "--database", database, "--user", user, "--password-env", "BENCH_DB_PASSWORD",
+        "--max-records", str(max_records), *update,
         env={**env, "BENCH_DB_PASSWORD": password},
     )  # fmt: skip
     if code != 0:
         problems.append(f"add_service failed ({code}): {out.strip().splitlines()[-1:]}")
-    code, out = command("create_admin_key", "--user", "bench-admin", "--name", "bench", env=env)
+    code, out = command("create_admin_key", "--user", "bench-admin", "--name", service, env=env)
     key = out.strip().splitlines()[-1].strip() if code == 0 and out.strip() else ""
     if not key:
         problems.append(f"create_admin_key failed ({code}): {out.strip().splitlines()[-1:]}")
@@ -550,7 +574,7 @@ def run() -> list[str]:
             revoke_key(key)
         drop_policy_key()
         drop_database(DEMO_DATABASE)
-        drop_bench_role()
+        drop_login_role(READ_ROLE)
         if not keep_logs:
             shutil.rmtree(logdir, ignore_errors=True)
         signal.signal(signal.SIGTERM, previous)

@@ -1,22 +1,21 @@
 """The write benchmark's fixtures: its own database, login role, service, key and servers.
 
 One rule: everything made here is made only for `bench.write_api`, which
-removes it again (`drop_database`, `drop_bench_role`, the service and key)
+removes it again (`drop_database`, the login role, the service and key)
 whatever fails; the demo database other benchmarks read is never touched.
 """
 
 from __future__ import annotations
 
-import secrets
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
-from django.conf import settings
-from django.contrib.auth import get_user_model
 from psycopg import sql
 
-from bench.read_api import command, revoke_key
+from bench import read_api
+from bench.read_api import revoke_key
 from bench.servers import Server, start_server, stop_server
 from config.database import platform_conninfo
 from services.demo import CONTACT_COLUMNS, drop_database, load_demo
@@ -24,7 +23,7 @@ from services.models import Service
 
 WRITE_DATABASE = "sluicegate_bench_write"
 SERVICE = "bench-write"
-BENCH_ROLE = "sluicegate_bench_writer"  # made only when the platform's user has no password
+WRITE_ROLE = read_api.LoginRole("sluicegate_bench_writer", "SELECT, INSERT, UPDATE", sequences=True)
 COLUMNS = CONTACT_COLUMNS[1:]  # every column the demo fills, less `id` (the identity)
 MAX_RECORDS = 10_000
 DEFAULT_MAX_BODY = 10 * 1024 * 1024  # SLUICEGATE_MAX_BODY_BYTES' default
@@ -59,59 +58,12 @@ def reset_table(fill: list[tuple[object, ...]] | None) -> None:
             conn.execute("VACUUM (ANALYZE) contacts")
 
 
-def create_bench_role(password: str) -> None:
-    """Create (or reset) BENCH_ROLE, allowed to read and write the bench database's tables."""
-    role = sql.Identifier(BENCH_ROLE)
-    with psycopg.connect(platform_conninfo(), autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [BENCH_ROLE]).fetchone()
-        verb = sql.SQL("ALTER" if exists else "CREATE")
-        # Utility statements take no bound parameters; Literal quotes the password.
-        conn.execute(
-            sql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(verb, role, sql.Literal(password))
-        )
-    with psycopg.connect(conninfo(), autocommit=True) as conn:
-        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(role))
-        grant = "GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO {}"
-        conn.execute(sql.SQL(grant).format(role))
-        conn.execute(sql.SQL("GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {}").format(role))
-
-
-def drop_bench_role() -> None:
-    """Drop BENCH_ROLE if this run made it (its grants went with the bench database)."""
-    with psycopg.connect(platform_conninfo(), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(BENCH_ROLE)))
-
-
 def prepare_sluicegate(env: dict[str, str]) -> tuple[str, list[str]]:
     """Create the admin, its API key and the SERVICE service; return (key, problems)."""
-    user_model = get_user_model()
-    if not user_model.objects.filter(username="bench-admin").exists():
-        user_model.objects.create_superuser(
-            username="bench-admin", email="bench-admin@example.com",
-            password=secrets.token_urlsafe(24),
-        )  # fmt: skip
-    with psycopg.connect(conninfo()) as conn:
-        host, port, user = conn.info.host, conn.info.port or 5432, conn.info.user
-    password = str(settings.DATABASES["default"].get("PASSWORD") or "")
-    if not password:
-        # add_service refuses an empty password (trust/peer setups have none).
-        user, password = BENCH_ROLE, secrets.token_urlsafe(24)
-        create_bench_role(password)
-    problems = []
-    update = ["--update"] if Service.objects.filter(name=SERVICE).exists() else []
-    code, out = command(
-        "add_service", "--name", SERVICE, "--label", "Bench writes", "--host", host,
-        "--port", str(port), "--database", WRITE_DATABASE, "--user", user,
-        "--password-env", "BENCH_DB_PASSWORD", "--max-records", str(MAX_RECORDS), *update,
-        env={**env, "BENCH_DB_PASSWORD": password},
+    return read_api.prepare_sluicegate(
+        env, service=SERVICE, label="Bench writes", database=WRITE_DATABASE, role=WRITE_ROLE,
+        max_records=MAX_RECORDS,
     )  # fmt: skip
-    if code != 0:
-        problems.append(f"add_service failed ({code}): {out.strip().splitlines()[-1:]}")
-    code, out = command("create_admin_key", "--user", "bench-admin", "--name", SERVICE, env=env)
-    key = out.strip().splitlines()[-1].strip() if code == 0 and out.strip() else ""
-    if not key:
-        problems.append(f"create_admin_key failed ({code}): {out.strip().splitlines()[-1:]}")
-    return key, problems
 
 
 def start_servers(logdir: Path, base: dict[str, str], sg_env: dict[str, str], key: str,
@@ -141,9 +93,9 @@ def start_servers(logdir: Path, base: dict[str, str], sg_env: dict[str, str], ke
 
 
 def tear_down(key: str) -> None:
-    """Revoke `key`, delete the service, drop the database and BENCH_ROLE, each whatever fails."""
-    steps = [lambda: Service.objects.filter(name=SERVICE).delete(),
-             lambda: drop_database(WRITE_DATABASE), drop_bench_role]  # fmt: skip
+    """Revoke `key`, delete the service, drop the database and WRITE_ROLE, each whatever fails."""
+    steps: list[Callable[[], object]] = [lambda: Service.objects.filter(name=SERVICE).delete(),
+             lambda: drop_database(WRITE_DATABASE), lambda: read_api.drop_login_role(WRITE_ROLE)]  # fmt: skip
     if key:
         steps.insert(0, lambda: revoke_key(key))
     for step in steps:

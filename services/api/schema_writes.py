@@ -23,7 +23,7 @@ from rest_framework.request import Request
 from rbac import policies
 from services.api.describe import describe_field
 from services.api.errors import ApiError
-from services.api.params import FALSE_WORDS, TRUE_WORDS
+from services.api.params import parse_bool
 from services.api.views import (
     ApiView,
     SchemaIndexView,
@@ -99,15 +99,8 @@ def names_in(request: Request, message: str) -> list[str]:
 
 
 def boolean(data: Mapping[str, Any], key: str) -> bool | None:
-    raw = data.get(key)
-    if raw is None or isinstance(raw, bool):
-        return raw
-    word = str(raw).strip().lower()
-    if word in TRUE_WORDS:
-        return True
-    if word in FALSE_WORDS:
-        return False
-    raise ApiError(400, f"Invalid value for '{key}': expected true or false.")
+    """`data[key]` as a boolean (None when not given); 400 for anything else."""
+    return None if data.get(key) is None else parse_bool(data, key)
 
 
 def whole(data: Mapping[str, Any], *keys: str) -> int | None:

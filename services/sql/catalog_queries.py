@@ -23,21 +23,29 @@ from psycopg.rows import args_row, tuple_row
 # views, foreign tables. Partitions are reached through their parent and
 # objects owned by an extension (PostGIS's spatial_ref_sys and its
 # geometry_columns / geography_columns views) are not part of the user's schema.
-RELATIONS: Final = """
-SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relkind AS kind, d.description AS comment
-FROM pg_catalog.pg_class c
-JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-LEFT JOIN pg_catalog.pg_description d
-    ON d.objoid = c.oid AND d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0
-WHERE n.nspname = ANY(%s)
+# The relations a service exposes (`c` in pg_class, `n` its namespace; the
+# schemas are the one parameter): tables, partitioned tables, views,
+# materialized views and foreign tables, less partitions and extension members.
+EXPOSED_RELATION: Final = """n.nspname = ANY(%s)
     AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
     AND NOT c.relispartition
     AND NOT EXISTS (
         SELECT 1 FROM pg_catalog.pg_depend e
         WHERE e.classid = 'pg_catalog.pg_class'::regclass AND e.objid = c.oid AND e.deptype = 'e'
-    )
+    )"""
+RELATIONS: Final = (
+    """
+SELECT c.oid, n.nspname AS schema, c.relname AS name, c.relkind AS kind, d.description AS comment
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_catalog.pg_description d
+    ON d.objoid = c.oid AND d.classoid = 'pg_catalog.pg_class'::regclass AND d.objsubid = 0
+WHERE """
+    + EXPOSED_RELATION
+    + """
 ORDER BY n.nspname, c.relname
 """
+)
 
 # Columns of the given relations (also of composite types a function returns).
 # For generated columns pg_attrdef holds the generation expression, not a default.

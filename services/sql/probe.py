@@ -14,6 +14,8 @@ from typing import Any, Final
 
 import psycopg
 
+from services.sql.catalog_queries import EXPOSED_RELATION
+
 # How many owned relations a warning names before "…".
 EXAMPLES_SHOWN: Final = 3
 
@@ -25,25 +27,23 @@ FROM pg_catalog.pg_roles r
 WHERE r.rolname = current_user
 """
 
-# Exposed relations (the same kinds as `catalog_queries.RELATIONS`) the
+# Exposed relations (`catalog_queries.EXPOSED_RELATION`) the
 # connecting role owns, directly or through membership in the owning role:
 # either way it may ALTER them, and row-level security skips it unless the
 # table has FORCE ROW LEVEL SECURITY. pg_has_role(..., 'MEMBER') also counts
 # roles whose privileges are not inherited, since SET ROLE reaches them.
-OWNED_RELATIONS: Final = """
+OWNED_RELATIONS: Final = (
+    """
 SELECT n.nspname, c.relname
 FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = ANY(%s)
-    AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
-    AND NOT c.relispartition
-    AND NOT EXISTS (
-        SELECT 1 FROM pg_catalog.pg_depend e
-        WHERE e.classid = 'pg_catalog.pg_class'::regclass AND e.objid = c.oid AND e.deptype = 'e'
-    )
+WHERE """
+    + EXPOSED_RELATION
+    + """
     AND pg_catalog.pg_has_role(c.relowner, 'MEMBER')
 ORDER BY array_position(%s::text[], n.nspname::text), c.relname
 """
+)
 
 
 class Risk(StrEnum):

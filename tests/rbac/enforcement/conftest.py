@@ -8,15 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
 from django.test import Client
 
-from rbac.keys import set_app_key
-from rbac.models import AccessRule, App, Lookup, Role, UserAppRole
-from rbac.sessions import issue_session
 from services.models import Service
 from tests.conftest import scratch_database
-from tests.services.api.conftest import make_service
+from tests.services.api.conftest import grant, make_service
 
 SCHEMA = Path(__file__).parent / "schema.sql"
 OWNER_ADA, OWNER_BOB = 1001, 1002
@@ -66,7 +62,6 @@ def make_caller(client: Client, clinic: Service) -> Callable[..., Caller]:
     `user_id` creates a user with that id whose session the caller also sends;
     `lookups` become that user's lookups.
     """
-    made = 0
 
     def build(
         rules: Sequence[RuleSpec],
@@ -76,25 +71,10 @@ def make_caller(client: Client, clinic: Service) -> Callable[..., Caller]:
         role_active: bool = True,
         app_active: bool = True,
     ) -> Caller:
-        nonlocal made
-        made += 1
-        role = Role.objects.create(name=f"role-{made}", active=role_active)
-        for spec in rules:
-            fields = {"service": clinic, **spec}
-            if fields["service"] == "all":
-                fields["service"] = None
-            AccessRule.objects.create(role=role, **fields)
-        app = App.objects.create(name=f"app-{made}", default_role=role, active=app_active)
-        key = set_app_key(app)
-        token = None
-        if user_id is not None:
-            User.objects.create_user(
-                f"user-{user_id}", f"u{user_id}@example.com", "pw-1", id=user_id
-            )
-            for name, value in (lookups or {}).items():
-                Lookup.objects.create(key=name, value=value, user_id=user_id)
-            UserAppRole.objects.create(user_id=user_id, app=app, role=role)
-            token = issue_session(user_id=user_id, app_id=app.pk)[0]
-        return Caller(client, clinic.name, key, token)
+        granted = grant(
+            clinic, rules, user_id=user_id, lookups=lookups,
+            role_active=role_active, app_active=app_active,
+        )  # fmt: skip
+        return Caller(client, clinic.name, granted.key, granted.token)
 
     return build

@@ -1,19 +1,66 @@
-"""Fixtures for the API tests: services on the sample databases, an admin key, a client."""
+"""Fixtures for the API tests: services on the sample databases, keys, roles, a client."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.test import Client
 
-from rbac.keys import create_admin_key
+from rbac.keys import create_admin_key, set_app_key
+from rbac.models import AccessRule, App, Lookup, Role, UserAppRole
+from rbac.sessions import issue_session
 from rbac.state import forget_state
 from services.api.registry import forget_services
 from services.models import Service
+
+_granted = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What a client of a granted role sends: the app's key, and a user's session if any."""
+
+    key: str
+    token: str | None = None
+
+
+def grant(
+    service: Service,
+    rules: Sequence[Mapping[str, Any]],
+    *,
+    user_id: int | None = None,
+    lookups: Mapping[str, str] | None = None,
+    role_active: bool = True,
+    app_active: bool = True,
+) -> Credentials:
+    """Make a role holding `rules` on `service`, an app with it as default role, and its key.
+
+    A rule's `"service": "all"` makes it a rule on every service. With
+    `user_id`, that user is made too (with `lookups` as theirs), given the
+    role in the app, and logged in.
+    """
+    number = next(_granted)
+    role = Role.objects.create(name=f"role-{number}", active=role_active)
+    for spec in rules:
+        fields = {"service": service, **spec}
+        if fields["service"] == "all":
+            fields["service"] = None
+        AccessRule.objects.create(role=role, **fields)
+    app = App.objects.create(name=f"app-{number}", default_role=role, active=app_active)
+    key = set_app_key(app)
+    if user_id is None:
+        return Credentials(key)
+    User.objects.create_user(f"user-{user_id}", f"u{user_id}@example.com", "pw-1", id=user_id)
+    for name, value in (lookups or {}).items():
+        Lookup.objects.create(key=name, value=value, user_id=user_id)
+    UserAppRole.objects.create(user_id=user_id, app=app, role=role)
+    return Credentials(key, issue_session(user_id=user_id, app_id=app.pk)[0])
 
 
 def make_service(name: str, database: str, **fields: Any) -> Service:

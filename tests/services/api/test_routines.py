@@ -11,12 +11,10 @@ import pytest
 from django.test import Client
 
 from config.database import platform_conninfo
-from rbac.keys import set_app_key
-from rbac.models import AccessRule, App, Role
 from services.api.registry import service_config
 from services.models import Service
 from services.pools import single_read
-from tests.services.api.conftest import Api
+from tests.services.api.conftest import Api, grant
 
 
 def call(api: Api, path: str, body: Any = None, *, method: str = "POST", **params: Any) -> Any:
@@ -438,16 +436,9 @@ def caller_for(
     client: Client, target_service: Service
 ) -> Callable[[Sequence[dict[str, Any]]], Api]:
     """An Api client whose app's default role holds `rules` on the target service."""
-    made = 0
 
     def build(rules: Sequence[dict[str, Any]]) -> Api:
-        nonlocal made
-        made += 1
-        role = Role.objects.create(name=f"routine-role-{made}")
-        for spec in rules:
-            AccessRule.objects.create(role=role, service=target_service, **spec)
-        app = App.objects.create(name=f"routine-app-{made}", default_role=role)
-        return Api(client, set_app_key(app), target_service.name)
+        return Api(client, grant(target_service, rules).key, target_service.name)
 
     return build
 

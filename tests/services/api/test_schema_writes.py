@@ -12,11 +12,9 @@ import pytest
 from django.test import Client
 
 from config.database import platform_conninfo
-from rbac.keys import set_app_key
-from rbac.models import AccessRule, App, Role
 from services.models import Service
 from tests.conftest import scratch_database
-from tests.services.api.conftest import make_service
+from tests.services.api.conftest import grant, make_service
 
 INJECTION = 'a"; drop table x; --'
 
@@ -90,18 +88,10 @@ def api(client: Client, admin_key: str, ddl_service: Service) -> SchemaApi:
 @pytest.fixture
 def caller_with(client: Client, ddl_service: Service) -> Callable[..., SchemaApi]:
     """Build a role from (component, verbs) rules on the service, an app for it, and a caller."""
-    made = 0
 
     def build(rules: Sequence[tuple[str, list[str]]]) -> SchemaApi:
-        nonlocal made
-        made += 1
-        role = Role.objects.create(name=f"ddl-role-{made}")
-        for component, verbs in rules:
-            AccessRule.objects.create(
-                role=role, service=ddl_service, component=component, verbs=verbs
-            )
-        app = App.objects.create(name=f"ddl-app-{made}", default_role=role)
-        return SchemaApi(client, set_app_key(app), ddl_service.name)
+        specs = [{"component": component, "verbs": verbs} for component, verbs in rules]
+        return SchemaApi(client, grant(ddl_service, specs).key, ddl_service.name)
 
     return build
 

@@ -16,15 +16,11 @@ from urllib.parse import urlencode
 
 import psycopg
 import pytest
-from django.contrib.auth.models import User
 from django.test import Client
 
-from rbac.keys import set_app_key
-from rbac.models import AccessRule, App, Lookup, Role, UserAppRole
-from rbac.sessions import issue_session
 from services.models import Service
 from tests.conftest import postgis_available, scratch_database
-from tests.services.api.conftest import make_service
+from tests.services.api.conftest import grant, make_service
 
 SCHEMA = Path(__file__).parent / "writes_schema.sql"
 # Children before parents. DELETE and resetting sequences is much quicker than
@@ -152,7 +148,6 @@ def make_writer(client: Client, writes_service: Service) -> Callable[..., WriteA
     `user_id` creates a user with that id whose session the client also sends;
     `lookups` become that user's lookups.
     """
-    made = 0
 
     def build(
         rules: Sequence[dict[str, Any]],
@@ -160,22 +155,9 @@ def make_writer(client: Client, writes_service: Service) -> Callable[..., WriteA
         user_id: int | None = None,
         lookups: dict[str, str] | None = None,
     ) -> WriteApi:
-        nonlocal made
-        made += 1
-        role = Role.objects.create(name=f"writer-{made}")
-        for spec in rules:
-            AccessRule.objects.create(role=role, service=writes_service, **spec)
-        app = App.objects.create(name=f"writer-app-{made}", default_role=role)
-        key = set_app_key(app)
-        token = None
-        if user_id is not None:
-            User.objects.create_user(
-                f"writer-{user_id}", f"w{user_id}@example.com", "pw-1", id=user_id
-            )
-            for name, value in (lookups or {}).items():
-                Lookup.objects.create(key=name, value=value, user_id=user_id)
-            UserAppRole.objects.create(user_id=user_id, app=app, role=role)
-            token = issue_session(user_id=user_id, app_id=app.pk)[0]
-        return WriteApi(client, writes_service.name, key, writes_service.database, token)
+        granted = grant(writes_service, rules, user_id=user_id, lookups=lookups)
+        return WriteApi(
+            client, writes_service.name, granted.key, writes_service.database, granted.token
+        )
 
     return build

@@ -16,12 +16,13 @@ from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
 from django.forms import BaseInlineFormSet, ModelForm
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path, reverse
+from django.urls import URLPattern, path
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from config.admin_buttons import ObjectButton, ObjectButtonsAdmin, admin_url
 from rbac.explain import Explanation, explain_table
 from rbac.forms import AccessRuleForm, ExplainForm, LookupForm, ServiceSchemas
 from rbac.keys import revoke_admin_key, revoke_app_key, set_app_key
@@ -31,16 +32,6 @@ from services.sql.schema import SchemaSnapshot
 
 BASE_COMPONENTS = ("*", "_table/*", "_schema/*", "_proc/*", "_func/*")
 MASK = "••••••••"
-
-
-def admin_url(model_admin: admin.ModelAdmin[Any], view: str, *args: Any) -> str:
-    """Return the URL of `model_admin`'s `view` ("change", "changelist", "explain" …)."""
-    opts = model_admin.opts
-    return reverse(
-        f"admin:{opts.app_label}_{opts.model_name}_{view}",
-        args=args,
-        current_app=model_admin.admin_site.name,
-    )
 
 
 # --- roles and their rules -------------------------------------------------------
@@ -213,7 +204,7 @@ class UserAppRoleInline(admin.TabularInline[UserAppRole, App]):
 
 
 @admin.register(App)
-class AppAdmin(admin.ModelAdmin[App]):
+class AppAdmin(ObjectButtonsAdmin[App]):
     """API clients. The key is generated on creation and shown once; it can be regenerated or revoked."""
 
     list_display = ("name", "active", "default_role", "key", "key_created_at")
@@ -223,6 +214,14 @@ class AppAdmin(admin.ModelAdmin[App]):
     readonly_fields = ("key",)
     inlines = (UserAppRoleInline,)
     actions = ("regenerate_keys", "revoke_keys")
+    object_buttons = (
+        ObjectButton(
+            "regenerate_key",
+            "Regenerate key",
+            "Replace the key: the current one stops working at once",
+        ),
+        ObjectButton("revoke_key", "Revoke key", "Remove the key: calls with it are refused"),
+    )
 
     @admin.display(description="key")
     def key(self, app: App) -> str:
@@ -258,47 +257,10 @@ class AppAdmin(admin.ModelAdmin[App]):
             revoke_app_key(app)
         self.message_user(request, "Keys revoked: calls with them are refused.", messages.SUCCESS)
 
-    def get_urls(self) -> list[URLPattern]:
-        """Add `<pk>/regenerate-key/` and `<pk>/revoke-key/` (POST) before the default URLs."""
-        wrap: Callable[..., Any] = self.admin_site.admin_view
-        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
-        custom = [
-            path(
-                "<path:object_id>/regenerate-key/",
-                wrap(self.regenerate_key_view),
-                name=f"{prefix}_regenerate_key",
-            ),
-            path(
-                "<path:object_id>/revoke-key/",
-                wrap(self.revoke_key_view),
-                name=f"{prefix}_revoke_key",
-            ),
-        ]
-        return custom + super().get_urls()
-
-    def regenerate_key_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        return self.run_on_one(request, object_id, self.regenerate_keys)
-
-    def revoke_key_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        return self.run_on_one(request, object_id, self.revoke_keys)
-
-    def run_on_one(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        action: Callable[[HttpRequest, QuerySet[App]], None],
-    ) -> HttpResponse:
-        """Run a key action on one app for a POST, then go back to its change page."""
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        app = self.get_object(request, unquote(object_id))
-        if app is None:
-            self.message_user(request, f"No app with ID '{object_id}'.", messages.WARNING)
-            return HttpResponseRedirect(admin_url(self, "changelist"))
-        if not self.has_change_permission(request, app):
-            raise PermissionDenied
-        action(request, App.objects.filter(pk=app.pk))
-        return HttpResponseRedirect(admin_url(self, "change", quote(app.pk)))
+    def press(self, request: HttpRequest, obj: App, name: str) -> None:
+        """Regenerate or revoke one app's key (the change page's buttons)."""
+        action = self.regenerate_keys if name == "regenerate_key" else self.revoke_keys
+        action(request, App.objects.filter(pk=obj.pk))
 
 
 # --- lookups and users' roles -----------------------------------------------------------

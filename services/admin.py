@@ -7,17 +7,14 @@ actions show only the clean messages of `services.probe`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import quote, unquote
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
-from django.urls import URLPattern, path, reverse
+from django.http import HttpRequest
 
+from config.admin_buttons import ObjectButton, ObjectButtonsAdmin
 from services.models import Service
 from services.probe import ProbeResult, RefreshResult, check_connection, check_schema
 
@@ -83,10 +80,22 @@ class ServiceAdminForm(forms.ModelForm):  # type: ignore[type-arg]  # admin form
 
 
 @admin.register(Service)
-class ServiceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # ModelAdmin generics unused
+class ServiceAdmin(ObjectButtonsAdmin[Service]):
     """Database services: connection settings, limits, and test/refresh buttons."""
 
     form = ServiceAdminForm
+    object_buttons = (
+        ObjectButton(
+            "test_connection",
+            "Test connection",
+            "Connect with the saved settings and show the server version",
+        ),
+        ObjectButton(
+            "refresh_schema",
+            "Refresh schema",
+            "Re-read tables, views and routines from the database",
+        ),
+    )
     list_display = ("name", "label", "host", "database", "active")
     list_filter = ("active", "sslmode")
     search_fields = ("name", "label", "description", "host", "database")
@@ -114,59 +123,12 @@ class ServiceAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # ModelAdmin ge
         ("History", {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
     )
 
-    def get_urls(self) -> list[URLPattern]:
-        """Add `<pk>/test-connection/` and `<pk>/refresh-schema/` before the default URLs."""
-        info = (self.opts.app_label, self.opts.model_name)
-        wrap: Callable[..., Any] = self.admin_site.admin_view
-        custom = [
-            path(
-                "<path:object_id>/test-connection/",
-                wrap(self.test_connection_view),
-                name="{}_{}_test_connection".format(*info),
-            ),
-            path(
-                "<path:object_id>/refresh-schema/",
-                wrap(self.refresh_schema_view),
-                name="{}_{}_refresh_schema".format(*info),
-            ),
-        ]
-        return custom + super().get_urls()
+    # --- change-page buttons ---
 
-    # --- change-page buttons (POST only; admin_view adds login and CSRF checks) ---
-
-    def test_connection_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """Test the service's connection and go back to its change page with the result."""
-        return self.run_on_one(request, object_id, check_connection)
-
-    def refresh_schema_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """Refresh the service's schema snapshot and go back to its change page."""
-        return self.run_on_one(request, object_id, check_schema)
-
-    def run_on_one(
-        self,
-        request: HttpRequest,
-        object_id: str,
-        check: Callable[[Service], ProbeResult | RefreshResult],
-    ) -> HttpResponse:
-        """Run `check` on one service for a POST, report it, and redirect to its change page."""
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
-        service = self.get_object(request, unquote(object_id))
-        if service is None:
-            self.message_user(request, f"No service with ID '{object_id}'.", messages.WARNING)
-            return HttpResponseRedirect(self.admin_url("changelist"))
-        if not self.has_change_permission(request, service):
-            raise PermissionDenied
-        self.report(request, service, check(service))
-        return HttpResponseRedirect(self.admin_url("change", quote(service.pk)))
-
-    def admin_url(self, view: str, *args: str) -> str:
-        """Return the URL of this admin's `view` ("change", "changelist" …)."""
-        return reverse(
-            f"admin:{self.opts.app_label}_{self.opts.model_name}_{view}",
-            args=args,
-            current_app=self.admin_site.name,
-        )
+    def press(self, request: HttpRequest, obj: Service, name: str) -> None:
+        """Test the connection or refresh the schema of one service, and report it."""
+        check = check_connection if name == "test_connection" else check_schema
+        self.report(request, obj, check(obj))
 
     # --- list actions ---
 

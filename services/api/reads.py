@@ -85,6 +85,8 @@ def read_records(
         ctx.policy,
         ctx.access.policy_for,
         max_records=ctx.config.max_records,
+        # An assumed PostgreSQL role may have been granted some columns only.
+        whole_rows=not ctx.config.assume_roles,
     )
     page = single_read(ctx.config, lambda conn: fetch_page(conn, compiled))
     truncated = query.limit is None and page.fetched > compiled.page_size

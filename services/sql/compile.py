@@ -63,12 +63,14 @@ def compile_read(
     policy_for: PolicyFor,
     *,
     max_records: int,
+    whole_rows: bool = False,
 ) -> CompiledRead:
     """Compile a page read: one statement yielding (resource JSON, rows fetched, total or NULL).
 
     Reads of a shape seen before (same table version, policy and options, a
     filter differing only in its literal values) reuse that statement's text
     and only bind the new values, each checked as a fresh compile would.
+    `whole_rows`: the connecting role may read every column (see `page_sql`).
     """
     key: tuple[object, ...] | None = None
     if query.ids is None and not query.related and not uses_relations(query.filter):
@@ -76,6 +78,7 @@ def compile_read(
             snapshot.version, table.sql_schema, table.sql_name, policy, max_records,
             shape(query.filter) if query.filter is not None else None, query.fields,
             query.order, query.group, query.limit, query.offset > 0, query.include_count,
+            whole_rows,
         )  # fmt: skip
         cached = _read_statements.get(key)
         if cached is not None:
@@ -84,7 +87,7 @@ def compile_read(
                 return replace(cached.compiled, params=params, offset=query.offset)
     compiler = Compiler(snapshot, policy_for, query.params, query.lookups)
     compiler.slots = {id(node): index for index, node in enumerate(literals(query.filter))}
-    compiled = _compile_read(compiler, table, query, policy, max_records)
+    compiled = _compile_read(compiler, table, query, policy, max_records, whole_rows)
     if key is not None:
         statement = sql.SQL(compiled.statement.as_string(None))
         remember(
@@ -152,7 +155,12 @@ def _unchanged(value: object) -> object:
 
 
 def _compile_read(
-    compiler: Compiler, table: Table, query: ReadQuery, policy: Policy, max_records: int
+    compiler: Compiler,
+    table: Table,
+    query: ReadQuery,
+    policy: Policy,
+    max_records: int,
+    whole_rows: bool,
 ) -> CompiledRead:
     cap = min(max_records, policy.max_page_size or max_records)
     page_size = cap if query.limit is None or not 1 <= query.limit <= cap else query.limit
@@ -164,7 +172,9 @@ def _compile_read(
     total: sql.Composable = sql.SQL("NULL::bigint")
     if query.include_count:
         total = sql.SQL("({})").format(count_sql(compiler, table, policy, query))
-    inner = page_sql(compiler, table, alias, policy, query, fetch_limit, bind_paging=True)
+    inner = page_sql(
+        compiler, table, alias, policy, query, fetch_limit, bind_paging=True, whole_rows=whole_rows
+    )
     if query.limit is None:
         # One row past the page tells whether the maximum cut the answer.
         statement = sql.SQL(
@@ -194,12 +204,15 @@ def page_sql(
     limit: int | None,
     *,
     bind_paging: bool = False,
+    whole_rows: bool = False,
 ) -> sql.Composable:
     """The SELECT producing the page's rows, with related columns and limit/offset.
 
     With `bind_paging`, LIMIT and OFFSET are bound values, so pages of one
     shape share one statement text: PostgreSQL parses and plans it once per
-    connection (a prepared statement) instead of once per offset.
+    connection (a prepared statement) instead of once per offset. With
+    `whole_rows`, the connecting role may read every column of the table, so
+    a page with an offset may be cut from whole rows (`SELECT *`) first.
     """
     extra: list[sql.Composable] = []
     id_order: sql.Composable | None = None
@@ -208,7 +221,8 @@ def page_sql(
         extra.append(key_match(compiler, alias, keys, query.ids))
         if not query.order and len(query.ids) > 1:
             id_order = ids_order(compiler, alias, keys, query.ids)
-    if query.group or any(isinstance(item, Aggregate) for item in query.fields):
+    aggregated = bool(query.group) or any(isinstance(item, Aggregate) for item in query.fields)
+    if aggregated:
         if query.related:
             raise QueryError("Related records cannot be combined with group or aggregates.")
         columns, group_sql, names = compiler.grouped_select(table, alias, policy, query)
@@ -242,8 +256,30 @@ def page_sql(
         offset_sql = sql.SQL(" OFFSET {}").format(sql.Placeholder())
     elif query.offset:
         offset_sql = sql.SQL(" OFFSET {}").format(sql.Literal(query.offset))
+    if query.offset and whole_rows and not aggregated and projects(table, policy, query):
+        # The rows an OFFSET skips are only counted when the scan hands on
+        # whole stored rows; a select list of its own would be computed for
+        # each of them (related records included). So the page is cut from
+        # whole rows first, and only its own rows get the select list.
+        return sql.SQL(
+            "WITH sg_page AS MATERIALIZED (SELECT * FROM {} AS {}{}{}{}{}) SELECT {} FROM sg_page AS {}"
+        ).format(
+            compiler.table_ref(table), alias, where, order, limit_sql, offset_sql, columns, alias
+        )
     return sql.SQL("SELECT {} FROM {} AS {}{}{}{}{}{}").format(
         columns, compiler.table_ref(table), alias, where, group_sql, order, limit_sql, offset_sql
+    )
+
+
+def projects(table: Table, policy: Policy, query: ReadQuery) -> bool:
+    """Whether a page's select list is other than the table's stored rows as they are."""
+    if query.related or query.fields:
+        return True
+    alias = sql.SQL("t")
+    return any(
+        not policy.can_read(column.name)
+        or Compiler.output_expr(alias, column) != Compiler.column_ref(alias, column)
+        for column in table.columns
     )
 
 

@@ -6,7 +6,7 @@ from services.api.params import read_query
 from services.schema_cache import get_snapshot
 from services.sql.compile import compile_read
 from services.sql.policy import FULL_ACCESS
-from tests.services.api.conftest import Api
+from tests.services.api.conftest import Api, grant
 
 
 def titles(response: Any) -> list[str]:
@@ -54,3 +54,47 @@ def test_pages_of_one_shape_share_the_statement_text(api: Api, target_service: A
     assert first.statement.as_string(None) == second.statement.as_string(None)
     assert (first.params, second.params) == ((2, 2), (2, 4))
     assert (first.offset, second.offset) == (2, 4)
+
+
+def test_pages_past_an_offset_show_only_what_the_policy_allows(
+    api: Api, target_service: Any, client: Any
+) -> None:
+    everything = api.table("books", order="id", related="authors_by_author_id").json()["resource"]
+    allowed = [
+        {key: value for key, value in row.items() if key != "price"}
+        for row in everything
+        if row["id"] != 2
+    ]
+    credentials = grant(
+        target_service,
+        [
+            {"component": "_table/authors", "verbs": ["GET"]},
+            {
+                "component": "_table/books",
+                "verbs": ["GET"],
+                "readable_columns": ["id", "title", "author_id", "published"],
+                "row_filter": "id != 2",
+            },
+        ],
+    )
+
+    def page(**params: str) -> list[dict[str, Any]]:
+        response = client.get(
+            f"/api/v2/{target_service.name}/_table/books",
+            {"order": "id", "limit": "2", **params},
+            headers={"X-API-Key": credentials.key},
+        )
+        assert response.status_code == 200, response.content
+        rows: list[dict[str, Any]] = response.json()["resource"]
+        return rows
+
+    for offset in ("1", "2", "3"):
+        window = allowed[int(offset) : int(offset) + 2]
+        assert page(offset=offset, related="authors_by_author_id") == window
+        assert page(offset=offset) == [
+            {k: v for k, v in row.items() if k != "authors_by_author_id"} for row in window
+        ]
+        assert page(offset=offset, fields="title") == [{"title": row["title"]} for row in window]
+    # Aggregates are not cut from whole rows: the offset skips the one result row.
+    assert page(offset="0", fields="COUNT(id)", order="") == [{"COUNT(id)": len(allowed)}]
+    assert page(offset="1", fields="COUNT(id)", order="") == []

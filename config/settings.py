@@ -52,6 +52,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "rest_framework",
+    "oauth2_provider",
+    "corsheaders",
     "django_celery_beat",
     "config.apps.ConfigConfig",
     "services",
@@ -138,6 +140,13 @@ REST_FRAMEWORK = {
 }
 # Largest request body accepted (bytes); larger ones answer 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = ENV.max_body_bytes
+
+# OAuth 2.0 (django-oauth-toolkit): the provider's own models (model names, not secrets).
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"  # noqa: S105
+OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"  # noqa: S105
+OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"  # noqa: S105
+OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
 
 CELERY_BROKER_URL = kombu_url(REDIS_URL) if REDIS_URL else None
 CELERY_RESULT_BACKEND = None

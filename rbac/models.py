@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
+from oauth2_provider.settings import oauth2_settings
 
 VERBS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 REQUESTORS = ("API", "SCRIPT")
@@ -148,6 +149,11 @@ class App(models.Model):
     # NULL, not "", for "no key": the unique index must allow many apps without one.
     key_digest = models.CharField(max_length=64, unique=True, null=True, editable=False)  # noqa: DJ001
     key_created_at = models.DateTimeField(null=True, editable=False)
+    cors_origins = models.TextField(
+        blank=True,
+        help_text="Browser origins allowed to call the API with this app, one per line "
+        "(e.g. https://app.example.com).",
+    )
 
     class Meta:
         ordering = ("name",)
@@ -229,3 +235,141 @@ class Lookup(models.Model):
         if self.app_id:
             return f"app {self.app}"
         return "system"
+
+
+class OAuthClient(models.Model):
+    """Links an OAuth 2.0 client (django-oauth-toolkit's Application) to the app it acts for.
+
+    Tokens issued to the client resolve roles as the app's API key would:
+    client credentials get the app's default role, an authorization code the
+    user's role for the app.
+    """
+
+    application = models.OneToOneField(
+        oauth2_settings.APPLICATION_MODEL, on_delete=models.CASCADE, related_name="sluicegate"
+    )
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="oauth_clients")
+
+    class Meta:
+        verbose_name = "OAuth client"
+
+    def __str__(self) -> str:
+        return f"{self.application} → {self.app}"
+
+
+class Limit(models.Model):
+    """A rate limit: at most `rate` calls per `period` within its scope (DreamFactory's limit types)."""
+
+    SCOPES = (
+        ("instance", "Instance"),
+        ("instance.user", "Instance, one user"),
+        ("instance.each_user", "Instance, each user"),
+        ("app", "App"),
+        ("app.user", "App, one user"),
+        ("app.each_user", "App, each user"),
+        ("role", "Role"),
+        ("role.user", "Role, one user"),
+        ("role.each_user", "Role, each user"),
+        ("service", "Service"),
+        ("service.user", "Service, one user"),
+        ("service.each_user", "Service, each user"),
+        ("service.endpoint", "Service endpoint"),
+        ("service.endpoint.user", "Service endpoint, one user"),
+        ("service.endpoint.each_user", "Service endpoint, each user"),
+    )
+    PERIODS = (
+        ("minute", "Minute"),
+        ("hour", "Hour"),
+        ("day", "Day"),
+        ("7-day", "7 days"),
+        ("30-day", "30 days"),
+    )
+
+    name = models.CharField(max_length=64, unique=True)
+    description = models.TextField(blank=True)
+    active = models.BooleanField(default=True)
+    scope = models.CharField(max_length=32, choices=SCOPES, default="instance")
+    rate = models.PositiveIntegerField(help_text="Calls allowed per period.")
+    period = models.CharField(max_length=8, choices=PERIODS, default="minute")
+    verb = models.CharField(
+        max_length=6,
+        blank=True,
+        choices=[(verb, verb) for verb in VERBS],
+        help_text="Count only calls with this verb (blank: every verb).",
+    )
+    app = models.ForeignKey(App, on_delete=models.CASCADE, null=True, blank=True)
+    role = models.ForeignKey(Role, on_delete=models.CASCADE, null=True, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True
+    )
+    service = models.ForeignKey("services.Service", on_delete=models.CASCADE, null=True, blank=True)
+    endpoint = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="A resource of the service, e.g. `_table/contacts` or `_table/*`.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AuditRecord(models.Model):
+    """One API request: who made it, what it touched, how it ended."""
+
+    time = models.DateTimeField(db_index=True)
+    request_id = models.CharField(max_length=64, db_index=True)
+    # Names and ids as they were: a record outlives the user, app or role.
+    user_id = models.IntegerField(null=True, blank=True)
+    username = models.CharField(max_length=150, blank=True)
+    app = models.CharField(max_length=64, blank=True)
+    role = models.CharField(max_length=64, blank=True)
+    requestor = models.CharField(max_length=8, blank=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=2048)
+    service = models.CharField(max_length=64, blank=True)
+    table = models.CharField(max_length=255, blank=True)
+    verb = models.CharField(max_length=8, blank=True)
+    status = models.PositiveSmallIntegerField()
+    rows = models.IntegerField(null=True, blank=True)
+    duration_ms = models.FloatField()
+
+    class Meta:
+        ordering = ("-time",)
+        indexes = (
+            models.Index(fields=("service", "table", "time")),
+            models.Index(fields=("username", "time")),
+            models.Index(fields=("app", "time")),
+            models.Index(fields=("status", "time")),
+        )
+
+    def __str__(self) -> str:
+        return f"{self.time:%Y-%m-%d %H:%M:%S} {self.method} {self.path} {self.status}"
+
+
+class AdminChange(models.Model):
+    """One change an admin made to the platform's configuration, with secrets masked."""
+
+    ACTIONS = (("create", "Create"), ("update", "Update"), ("delete", "Delete"))
+
+    time = models.DateTimeField(auto_now_add=True, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    username = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=8, choices=ACTIONS)
+    model = models.CharField(max_length=100)
+    object_id = models.CharField(max_length=64)
+    object_repr = models.CharField(max_length=200)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-time",)
+
+    def __str__(self) -> str:
+        return f"{self.time:%Y-%m-%d %H:%M:%S} {self.username} {self.action} {self.model}"

@@ -10,6 +10,11 @@ each in a separate process. Targets: S >= 2x D and S >= 0.6x R in req/s.
 (P) is S again, through an app key whose role hides two columns and filters
 rows with a lookup (a filter every row passes, so P and S answer the same
 rows): the cost of the policy. Target: P >= 0.9x S.
+The traffic controls (rate limits and the audit trail) are measured the same
+way: (L) is P through a second app whose rate limit is never reached, on S
+(auditing on, as production runs it), and (O) is P's key on a second
+Sluicegate started with auditing off (`SLUICEGATE_AUDIT=false`) where no limit
+applies: both off. Targets: L >= 0.9x O, and P >= 0.95x O (the audit's own cost).
 
 Beside req/s and latency it reports CPU ms per response (gunicorn plus the
 server's PostgreSQL sessions, from /proc), which a busy shared machine
@@ -36,6 +41,7 @@ import sys
 import tempfile
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -44,6 +50,8 @@ import psycopg
 from cryptography.fernet import Fernet
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db.models import Q
+from django.utils import timezone
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
@@ -62,7 +70,7 @@ from bench.servers import (
 from config.database import platform_conninfo
 from config.environment import BASE_DIR
 from rbac.keys import key_digest, revoke_admin_key, set_app_key
-from rbac.models import AccessRule, AdminApiKey, App, Lookup, Role
+from rbac.models import AccessRule, AdminApiKey, App, AuditRecord, Limit, Lookup, Role
 from services.demo import drop_database, load_demo
 from services.models import Service
 
@@ -72,8 +80,11 @@ WARMUP_SECONDS = 1.0
 # Slow cases (10,000 rows through DRF) run past BENCH_SECONDS until this many
 # responses came back, so their figures rest on more than a handful.
 MIN_REQUESTS = 3 * CONNECTIONS
-TARGET_S_OVER_D, TARGET_S_OVER_R, TARGET_P_OVER_S = 2.0, 0.6, 0.9
+TARGET_S_OVER_D, TARGET_S_OVER_R, TARGET_P_OVER_S, TARGET_L_OVER_O = 2.0, 0.6, 0.9, 0.9
+TARGET_AUDIT = 0.95  # auditing alone costs at most 5%
 POLICY_NAME = "bench-policy"
+LIMITED_NAME = "bench-limited"
+NEVER_REACHED = 1_000_000_000  # calls per minute: counted on every call, never refused
 HIDDEN_COLUMNS = frozenset({"phone", "birthday"})
 # A row filter with a lookup the app carries, which every demo contact passes,
 # so P and S answer the same rows and the statement binds a value per request.
@@ -121,7 +132,9 @@ def backend_ticks(conn: psycopg.Connection[Any], key: str) -> dict[int, int]:
         [DEMO_DATABASE],
     ).fetchall()
     names = {name: other for other, name in APP_NAMES.items()}
-    own = "S" if key == "P" else key  # P is S's own gunicorn and sessions
+    # P and L are S's own gunicorn and sessions; O's sessions are Sluicegate's
+    # too, and idle (adding nothing) whenever S is measured, and the reverse.
+    own = key if key in APP_NAMES else "S"
     return {pid: cpu_ticks(pid) for pid, name in rows if names.get(name, "S") == own}
 
 
@@ -268,9 +281,27 @@ def prepare_policy_key() -> str:
     return set_app_key(app)
 
 
+def prepare_limited_key() -> str:
+    """Create a second app with the policy's role and a rate limit it never reaches."""
+    role = Role.objects.get(name=POLICY_NAME)
+    app = App.objects.create(name=LIMITED_NAME, default_role=role)
+    Lookup.objects.create(app=app, key=POLICY_LOOKUP[0], value=POLICY_LOOKUP[1])
+    Limit.objects.create(
+        name=LIMITED_NAME, scope="app", app=app, rate=NEVER_REACHED, period="minute"
+    )
+    return set_app_key(app)
+
+
 def drop_policy_key() -> None:
-    App.objects.filter(name=POLICY_NAME).delete()
+    App.objects.filter(name__in=(POLICY_NAME, LIMITED_NAME)).delete()  # their limits go too
     Role.objects.filter(name=POLICY_NAME).delete()
+
+
+def drop_audit_records(since: datetime) -> None:
+    """Delete the audit records of the run's own calls (the platform's table is shared)."""
+    AuditRecord.objects.filter(time__gte=since).filter(
+        Q(username="bench-admin") | Q(app__in=(POLICY_NAME, LIMITED_NAME))
+    ).delete()
 
 
 def revoke_key(key: str) -> None:
@@ -398,6 +429,21 @@ def report(
             f" {ratio(p['rps'], s['rps'], TARGET_P_OVER_S, failed=failed):^19} |"
             f" {ratio(cpu_ms(s), cpu_ms(p), TARGET_P_OVER_S, failed=failed):^14}"
         )
+    lines += [
+        "Traffic controls: L = P through an app with a never-reached rate limit, auditing on;"
+        " O = P's key on a Sluicegate with auditing off and no limit (both off):",
+        f"{'case':<16}|{'L req/s  p50 ms  p99 ms':>24} |{'O req/s  p50 ms  p99 ms':>24} |"
+        f" P/O (>={TARGET_AUDIT:g}) | L/O req/s (>={TARGET_L_OVER_O:g}) | O/L CPU (>={TARGET_L_OVER_O:g})",
+    ]
+    for case in CASES:
+        p, l_, o = (results[key, case.label] for key in "PLO")
+        failed = bool(l_["errors"] or o["errors"])
+        lines.append(
+            f"{case.label:<16}|{cell(l_)} |{cell(o)} |"
+            f" {ratio(p['rps'], o['rps'], TARGET_AUDIT, failed=failed):^12} |"
+            f" {ratio(l_['rps'], o['rps'], TARGET_L_OVER_O, failed=failed):^19} |"
+            f" {ratio(cpu_ms(o), cpu_ms(l_), TARGET_L_OVER_O, failed=failed):^14}"
+        )
     sizes = ", ".join(
         f"{case.label}: "
         + "/".join(f"{results[k, case.label]['mean_bytes'] / 1024:.1f}" for k in "SDR")
@@ -460,9 +506,14 @@ def environments() -> tuple[dict[str, str], dict[str, str]]:
 
 
 def start_servers(
-    logdir: Path, base: dict[str, str], sg_env: dict[str, str], key: str, policy_key: str
+    logdir: Path,
+    base: dict[str, str],
+    sg_env: dict[str, str],
+    key: str,
+    policy_key: str,
+    limited_key: str,
 ) -> list[Server]:
-    """Start S, D and R and return them with P (S through `policy_key`).
+    """Start S, D, R and O; return them with P and L (S through `policy_key`, `limited_key`).
 
     If one fails to start, stop the others and raise.
     """
@@ -475,6 +526,9 @@ def start_servers(
             "BENCH_DEMO_DATABASE": DEMO_DATABASE}),
         ("R", "bench.raw_endpoint:application", {**base, "BENCH_DATABASE_URL": make_conninfo(
             platform_conninfo(dbname=DEMO_DATABASE), application_name=APP_NAMES["R"])}),
+        ("O", "config.wsgi:application", {
+            **sg_env, "SLUICEGATE_ENV": "production", "ALLOWED_HOSTS": "127.0.0.1",
+            "DJANGO_SETTINGS_MODULE": "config.settings", "SLUICEGATE_AUDIT": "false"}),
     )  # fmt: skip
     servers: list[Server] = []
     try:
@@ -484,11 +538,14 @@ def start_servers(
         for server in servers:
             stop_server(server)
         raise
-    sluicegate = servers[0]
+    sluicegate, both_off = servers[0], servers[3]
     sluicegate.headers = f"X-API-Key: {key}" if key else ""
+    both_off.headers = f"X-API-Key: {policy_key}"
     policy = Server("P", sluicegate.port, sluicegate.process, sluicegate.log)
     policy.headers = f"X-API-Key: {policy_key}"
-    return [*servers, policy]
+    limited = Server("L", sluicegate.port, sluicegate.process, sluicegate.log)
+    limited.headers = f"X-API-Key: {limited_key}"
+    return [*servers, policy, limited]
 
 
 def measure(
@@ -504,7 +561,7 @@ def measure(
     for case in CASES:
         runs: dict[str, list[dict[str, Any]]] = {server.key: [] for server in servers}
         for server in servers:
-            shown = columns - HIDDEN_COLUMNS if server.key == "P" else columns
+            shown = columns - HIDDEN_COLUMNS if server.key in ("P", "L", "O") else columns
             problem = preflight(server, case, shown)
             if problem:
                 notes.append(f"!!! {server.key} {case.label}: first response wrong: {problem}")
@@ -541,11 +598,13 @@ def run() -> list[str]:
     # gunicorns (in their own sessions, out of reach of Ctrl-C) are stopped too.
     previous = signal.signal(signal.SIGTERM, exit_on_sigterm)
     key = ""
+    started = timezone.now()
     try:
         base, sg_env = environments()
         key, problems = prepare_sluicegate(sg_env)
         notes = [f"!!! S setup: {problem}" for problem in problems]
-        servers = start_servers(logdir, base, sg_env, key, prepare_policy_key())
+        policy_key = prepare_policy_key()
+        servers = start_servers(logdir, base, sg_env, key, policy_key, prepare_limited_key())
         results, more_notes = measure(servers, seconds, rounds)
         keep_logs = any(r["errors"] for r in results.values())
         lines = report(results, seconds, rounds)
@@ -555,7 +614,7 @@ def run() -> list[str]:
         restarts = ", ".join(
             f"{server.key} {server.log.read_text(errors='replace').count('Autorestarting worker')}"
             for server in servers
-            if server.key != "P"
+            if server.key not in ("P", "L")
         )
         lines.append(f"worker restarts (gunicorn max_requests) during the run: {restarts}")
         lines += notes + more_notes + [note for server in servers for note in server.notes]
@@ -568,11 +627,12 @@ def run() -> list[str]:
         raise
     finally:
         for server in servers:
-            if server.key != "P":  # P is S
+            if server.key not in ("P", "L"):  # P and L are S
                 stop_server(server)
         if key:
             revoke_key(key)
         drop_policy_key()
+        drop_audit_records(started)
         drop_database(DEMO_DATABASE)
         drop_login_role(READ_ROLE)
         if not keep_logs:

@@ -10,6 +10,7 @@ LAUNCH := $(PY) -m config.launch exec --
 .PHONY: install run test lint bench clean
 
 $(VENV)/.installed: pyproject.toml
+	scripts/system-packages
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'

@@ -5,9 +5,11 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.defaults import server_error as django_server_error
 
+from config.middleware import current_request_id
+
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    """Never a stack trace: a fixed message (the error itself is logged by Django)."""
+    """Never a stack trace: a fixed message and the request's id (the error is logged by Django)."""
     if request.path.startswith("/api/"):
         body = {
             "error": {
@@ -15,6 +17,7 @@ def server_error(request: HttpRequest) -> HttpResponse:
                 "message": "An internal error occurred.",
                 "status_code": 500,
                 "context": None,
+                "request_id": getattr(request, "request_id", None) or current_request_id(),
             }
         }
         return JsonResponse(body, status=500)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 
 import django_stubs_ext
+from celery.schedules import crontab
+from corsheaders.defaults import default_headers as cors_default_headers
 
 from config.embedded import running_postgres_url, running_redis_url
 from config.environment import BASE_DIR, database_config, load_environment
@@ -36,6 +38,14 @@ SLUICEGATE_LOGIN_FAILURE_WINDOW = ENV.login_failure_window
 SLUICEGATE_IDEMPOTENCY_SECONDS = ENV.idempotency_seconds
 SLUICEGATE_SCHEMA_CHECK_SECONDS = ENV.schema_check_seconds
 SLUICEGATE_RBAC_CHECK_SECONDS = ENV.rbac_check_seconds
+# LDAP / Active Directory logins (None: off); rbac.ldap makes django-auth-ldap's settings of it.
+SLUICEGATE_LDAP = ENV.ldap
+SLUICEGATE_AUDIT = ENV.audit
+SLUICEGATE_AUDIT_LOG = ENV.audit_log
+SLUICEGATE_AUDIT_RETENTION_DAYS = ENV.audit_retention_days
+SLUICEGATE_TRUSTED_PROXIES = ENV.trusted_proxies
+SLUICEGATE_RATE_LIMIT_FAIL_CLOSED = ENV.rate_limit_fail_closed
+SLUICEGATE_RATE_LIMIT_REDIS_TIMEOUT = ENV.rate_limit_redis_timeout
 
 # An unset URL with no embedded server running is reported by the system
 # check config.W001 / W002 rather than failing here, so tools that only import
@@ -62,12 +72,17 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.middleware.RequestIdMiddleware",
+    "rbac.audit.AuditMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "rbac.cors.AppOriginMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "rbac.audit_changes.AdminChangeActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -101,6 +116,12 @@ CACHES = {
         "KEY_PREFIX": "sg",
     }
 }
+
+# Local accounts first; the directory backend does nothing while LDAP is off.
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "rbac.ldap.DirectoryBackend",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -147,6 +168,33 @@ OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"  # noqa: S105
 OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"  # noqa: S105
 OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"  # noqa: S105
 OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
+OAUTH2_PROVIDER = {
+    "SCOPES": {
+        "read": "Read records (GET)",
+        "write": "Create, change and delete records (POST, PUT, PATCH, DELETE)",
+    },
+    "DEFAULT_SCOPES": ["read", "write"],
+    "PKCE_REQUIRED": True,
+    "ACCESS_TOKEN_EXPIRE_SECONDS": ENV.oauth_access_token_seconds,
+    "REFRESH_TOKEN_EXPIRE_SECONDS": ENV.oauth_refresh_token_seconds,
+    "ROTATE_REFRESH_TOKEN": True,
+    # A replayed (already rotated) refresh token revokes its whole family.
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    # RFC 9700: tokens stored only as checksums, S256 PKCE only, no implicit or
+    # password grant, no access token in a query string, the issuer named in
+    # authorization responses. Plain-http redirect URIs stay allowed for native
+    # apps' loopback callbacks (RFC 8252).
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+}
+# The login page of the OAuth authorization-code flow; the admin keeps its own.
+LOGIN_URL = "/oauth/login/"
 
 CELERY_BROKER_URL = kombu_url(REDIS_URL) if REDIS_URL else None
 CELERY_RESULT_BACKEND = None
@@ -156,25 +204,72 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE = {
+    "purge-audit-records": {
+        "task": "rbac.tasks.purge_audit",
+        "schedule": crontab(hour=3, minute=17),
+    },
+}
 
 # Security headers; HTTPS-only cookies whenever we are not in development.
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = ENV.is_production
+SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SECURE = ENV.is_production
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_REFERRER_POLICY = "same-origin"
+# HSTS: a year in production, off in development (a browser would remember it for localhost).
+SECURE_HSTS_SECONDS = ENV.hsts_seconds
+SECURE_HSTS_INCLUDE_SUBDOMAINS = ENV.hsts_include_subdomains
+SECURE_HSTS_PRELOAD = ENV.hsts_preload
+# Off by default: TLS usually ends at a proxy, which redirects plain HTTP itself.
+SECURE_SSL_REDIRECT = bool(ENV.ssl_redirect)
+# SLUICEGATE_SSL_REDIRECT=false says so explicitly: `check --deploy` stops reminding then.
+SILENCED_SYSTEM_CHECKS = ["security.W008"] if ENV.ssl_redirect is False else []
+
+# CORS: only /api/v2 answers cross-origin requests, for the origins each app
+# lists (`rbac.cors` decides per request; no origin is allowed globally).
+CORS_URLS_REGEX = r"^/api/v2(?:/|$)"
+CORS_ALLOWED_ORIGINS: list[str] = []
+CORS_ALLOW_CREDENTIALS = False
+CORS_ALLOW_HEADERS = (
+    *cors_default_headers,
+    "x-dreamfactory-api-key",
+    "x-api-key",
+    "x-dreamfactory-session-token",
+    "x-http-method",
+    "x-method-override",
+    "idempotency-key",
+    "x-request-id",
+)
+CORS_EXPOSE_HEADERS = (
+    "X-RateLimit-Limit",
+    "X-RateLimit-Remaining",
+    "X-RateLimit-Reset",
+    "Retry-After",
+    "X-Request-Id",
+)
+# Short, so an origin removed from an app stops being preflighted soon.
+CORS_PREFLIGHT_MAX_AGE = 600
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "config.middleware.RequestIdFilter"}},
     "formatters": {
-        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
         "json": {"()": "config.logs.JsonFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": ENV.log_format},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": ENV.log_format,
+            "filters": ["request_id"],
+        },
     },
     "root": {"handlers": ["console"], "level": ENV.log_level},
     "loggers": {

@@ -13,6 +13,7 @@ admin.site.index_title = "Administration"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("oauth/", include("rbac.oauth", namespace="oauth2_provider")),
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),
     path("api/v2/user/session", rbac_views.SessionView.as_view(), name="api-session"),

@@ -27,3 +27,12 @@ errorlog = "-"
 # Never log headers or query strings: they can carry API keys and tokens.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def worker_exit(server: object, worker: object) -> None:
+    """Write the audit records a worker still holds before it exits."""
+    import sys
+
+    audit = sys.modules.get("rbac.audit")
+    if audit is not None:
+        audit.flush()

@@ -24,7 +24,7 @@ from django.utils.text import Truncator
 
 from config.admin_buttons import ObjectButton, ObjectButtonsAdmin, admin_url
 from rbac.explain import Explanation, explain_table
-from rbac.forms import AccessRuleForm, ExplainForm, LookupForm, ServiceSchemas
+from rbac.forms import AccessRuleForm, AppForm, ExplainForm, LookupForm, ServiceSchemas
 from rbac.keys import revoke_admin_key, revoke_app_key, set_app_key
 from rbac.models import AccessRule, AdminApiKey, App, Lookup, Role, UserAppRole
 from rbac.state import current_state
@@ -210,7 +210,8 @@ class AppAdmin(ObjectButtonsAdmin[App]):
     list_display = ("name", "active", "default_role", "key", "key_created_at")
     list_filter = ("active", "default_role")
     search_fields = ("name", "description")
-    fields = ("name", "description", "active", "default_role", "key")
+    form = AppForm
+    fields = ("name", "description", "active", "default_role", "key", "cors_origins")
     readonly_fields = ("key",)
     inlines = (UserAppRoleInline,)
     actions = ("regenerate_keys", "revoke_keys")
@@ -341,3 +342,9 @@ class AdminApiKeyAdmin(admin.ModelAdmin[AdminApiKey]):
         for record in queryset.filter(revoked_at__isnull=True):
             revoke_admin_key(record)
         messages.success(request, "Keys revoked.")
+
+
+import rbac.admin_audit  # noqa: E402  (registers the audit trail's read-only admin)
+import rbac.admin_changes  # noqa: E402  (registers the admin change trail)
+import rbac.admin_limits  # noqa: E402  (registers rate limits and their counters)
+import rbac.admin_oauth  # noqa: E402, F401  (registers OAuth clients' links to apps)

@@ -10,6 +10,8 @@ class RbacConfig(AppConfig):
     verbose_name = "Access control"
 
     def ready(self) -> None:
-        from rbac import signals
+        from rbac import audit_changes, cors, signals
 
         signals.connect()
+        audit_changes.connect()
+        cors.connect()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg
 from django import forms
@@ -20,6 +20,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
 from config.crypto import DecryptionError
+from rbac.cors import InvalidOrigin, parse_origins
 from rbac.models import REQUESTORS, VERBS, AccessRule, App, Lookup, Role
 from rbac.widgets import ColumnPicker, split_names
 from services.models import Service
@@ -413,3 +414,21 @@ class ExplainForm(forms.Form):
         if data.get("service") is not None and self.snapshot is None:
             self.add_error("service", "The schema of this service cannot be read right now.")
         return data
+
+
+class AppForm(forms.ModelForm[App]):
+    """An app; its browser origins must each be `scheme://host[:port]` (stored normalized)."""
+
+    class Meta:
+        model = App
+        fields = ("name", "description", "active", "default_role", "cors_origins")
+        widgets: ClassVar[dict[str, forms.Widget]] = {
+            "cors_origins": forms.Textarea(attrs={"rows": 3})
+        }
+
+    def clean_cors_origins(self) -> str:
+        text: str = self.cleaned_data.get("cors_origins") or ""
+        try:
+            return "\n".join(parse_origins(text))
+        except InvalidOrigin as error:
+            raise ValidationError(str(error), code="invalid_origin") from None

@@ -316,6 +316,50 @@ class Limit(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def required_fields(self) -> frozenset[str]:
+        """Return which of app, role, user, service and endpoint this limit's scope needs."""
+        kind = self.scope.split(".", 1)[0]
+        needed = {kind} if kind in ("app", "role", "service") else set()
+        if self.scope.startswith("service.endpoint"):
+            needed.add("endpoint")
+        if self.scope.endswith(".user"):
+            needed.add("user")
+        return frozenset(needed)
+
+    def clean(self) -> None:
+        """Check that the scope's targets are given and nothing else is; tidy the endpoint.
+
+        Raises ValidationError naming each field at fault.
+        """
+        from django.core.exceptions import ValidationError
+
+        self.endpoint = self.endpoint.strip().strip("/")
+        scope = dict(self.SCOPES).get(self.scope, self.scope)
+        needed = self.required_fields()
+        given = {
+            "app": self.app_id is not None,
+            "role": self.role_id is not None,
+            "user": self.user_id is not None,
+            "service": self.service_id is not None,
+            "endpoint": bool(self.endpoint),
+        }
+        errors: dict[str, str] = {}
+        for name, present in given.items():
+            if name in needed and not present:
+                article = "an" if name[0] in "aeiou" else "a"
+                errors[name] = f"A limit of scope '{scope}' needs {article} {name}."
+            elif name not in needed and present:
+                errors[name] = f"Leave this empty: a limit of scope '{scope}' has no {name}."
+        if self.endpoint and ("*" in self.endpoint[:-1] or any(c.isspace() for c in self.endpoint)):
+            errors["endpoint"] = (
+                "An endpoint is a resource such as _table/contacts; '*' may only end it "
+                "(_table/*, _table/cont*)."
+            )
+        if self.rate is not None and self.rate < 1:
+            errors["rate"] = "A limit allows at least 1 call per period."
+        if errors:
+            raise ValidationError(errors)
+
 
 class AuditRecord(models.Model):
     """One API request: who made it, what it touched, how it ended."""

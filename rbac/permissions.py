@@ -2,7 +2,9 @@
 
 One rule: nothing about services, tables or columns is looked at here; this
 only refuses callers who may reach nothing at all (no credential: 401;
-inactive app or role, or no role: 403), so that they learn nothing.
+inactive app or role, or no role, or token scopes that allow no verb: 403),
+so that they learn nothing. Which verbs a scope allows on what is decided
+with the role, in `services.api.access.Access`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from rest_framework.request import Request
 from rbac.policies import Principal
 
 NO_ROLE = "Access Forbidden. No role is assigned to this user or app."
+NO_SCOPE = "Access Forbidden. The access token's scopes allow no access."
 
 
 def principal_of(request: Request) -> Principal | None:
@@ -23,7 +26,10 @@ def principal_of(request: Request) -> Principal | None:
 
 
 class HasUsableRole(permissions.BasePermission):
-    """Superusers; or callers whose app is active and whose role exists and is active."""
+    """Superusers; or callers whose app is active and whose role exists and is active.
+
+    Either way, a token whose scopes allow no verb at all is refused.
+    """
 
     def has_permission(self, request: Request, view: Any) -> bool:
         principal = principal_of(request)
@@ -33,6 +39,8 @@ class HasUsableRole(permissions.BasePermission):
             raise exceptions.PermissionDenied(
                 f"Access Forbidden. The app '{principal.app.name}' is not active."
             )
+        if principal.verbs is not None and not principal.verbs:
+            raise exceptions.PermissionDenied(NO_SCOPE)
         if principal.is_superuser:
             return True
         if principal.role is None:

@@ -38,12 +38,17 @@ TIER_NAMES = {
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """The caller of one request: the user (if any), the app (if any) and the role that applies."""
+    """The caller of one request: the user (if any), the app (if any) and the role that applies.
+
+    `verbs` narrows what the role allows (an OAuth token's scopes): None
+    narrows nothing; otherwise only these verbs are ever granted.
+    """
 
     user: UserInfo | None
     app: AppInfo | None
     role: RoleInfo | None
     requestor: str = REQUESTOR_API
+    verbs: frozenset[str] | None = None
 
     @property
     def is_superuser(self) -> bool:

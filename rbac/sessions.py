@@ -25,7 +25,7 @@ from typing import Any
 
 import jwt
 from django.conf import settings
-from django.contrib.auth import authenticate, user_logged_in
+from django.contrib.auth import get_backends, user_logged_in
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.http import HttpRequest
@@ -33,6 +33,13 @@ from rest_framework.request import Request
 
 from rbac import throttle
 from rbac.keys import digest_of_presented
+from rbac.ldap import (
+    LDAP_SERVICE,
+    DirectoryBackend,
+    DirectoryUnavailable,
+    directory_user,
+    ldap_first,
+)
 from rbac.state import current_state
 
 ALGORITHM = "HS256"
@@ -251,32 +258,69 @@ def login_app(key: str | None) -> int | None:
 
 
 def log_in(
-    request: HttpRequest, *, login: str, password: str, by_email: bool, app_id: int | None
+    request: HttpRequest,
+    *,
+    login: str,
+    password: str,
+    by_email: bool,
+    app_id: int | None,
+    service: str | None = None,
 ) -> tuple[User, str, SessionClaims]:
     """Authenticate `login` (an email when `by_email`, else a username) and open a session.
 
-    Returns the user, the new token and its claims. Raises
-    throttle.LoginThrottled when the account or the client address failed too
-    often, and InvalidCredentials for an unknown user, a wrong password or an
-    inactive user alike (each counted as a failure).
+    `service="ldap"` checks the credentials with the directory only; without
+    it, local accounts are checked, after the directory when
+    `SLUICEGATE_LDAP_FIRST` is on. Returns the user, the new token and its
+    claims. Raises throttle.LoginThrottled when the account or the client
+    address failed too often; InvalidCredentials for an unknown user, a wrong
+    password or an inactive user alike (each counted as a failure); and
+    rbac.ldap.DirectoryUnavailable when the directory was needed and could
+    not answer (not counted when no password could be checked at all).
     """
     ip = str(request.META.get("REMOTE_ADDR") or "unknown")
     throttle.check_login_allowed(account=login, ip=ip)
-    username: str | None = login
-    if by_email:
-        matches = list(User.objects.filter(email__iexact=login.strip())[:2])
-        # No user, or an email two users share: fail as a wrong password would.
-        username = matches[0].get_username() if len(matches) == 1 else None
-    user = authenticate(request, username=username, password=password) if username else None
-    if username is None:
-        User().set_password(password)  # the same hashing time as a wrong password
-    if user is None or not isinstance(user, User) or not user.is_active:
+    user: User | None = None
+    outage: DirectoryUnavailable | None = None
+    if service == LDAP_SERVICE or ldap_first():
+        try:
+            user = directory_user(request, login=login, password=password)
+        except DirectoryUnavailable as error:
+            if service == LDAP_SERVICE:
+                raise
+            outage = error  # local accounts can still log in while the directory is down
+    if user is None and service != LDAP_SERVICE:
+        user = local_user(request, login=login, password=password, by_email=by_email)
+    if user is None or not user.is_active:
         throttle.record_login_failure(account=login, ip=ip)
+        if outage is not None:
+            raise outage
         raise InvalidCredentials
     throttle.clear_account_failures(login)
     user_logged_in.send(sender=user.__class__, request=request, user=user)
     token, claims = issue_session(user_id=user.pk, app_id=app_id)
     return user, token, claims
+
+
+def local_user(request: HttpRequest, *, login: str, password: str, by_email: bool) -> User | None:
+    """Return the local account `login` and `password` authenticate, or None.
+
+    Every configured backend but the directory's is asked, in order.
+    """
+    username: str | None = login
+    if by_email:
+        matches = list(User.objects.filter(email__iexact=login.strip())[:2])
+        # No user, or an email two users share: fail as a wrong password would.
+        username = matches[0].get_username() if len(matches) == 1 else None
+    if username is None:
+        User().set_password(password)  # the same hashing time as a wrong password
+        return None
+    for backend in get_backends():
+        if isinstance(backend, DirectoryBackend):
+            continue
+        user = backend.authenticate(request, username=username, password=password)
+        if user is not None:
+            return user if isinstance(user, User) else None
+    return None
 
 
 def session_token_from(request: HttpRequest | Request) -> str | None:

@@ -1,7 +1,8 @@
 """Keep every process's access configuration current: any change to it is published.
 
 One rule: a save or delete of anything `rbac.state` reads (roles, rules,
-apps, users' roles, lookups, admin keys, users, services) calls
+apps, users' roles, lookups, admin keys, users, services, OAuth clients and
+remembered OAuth access tokens) calls
 `rbac.state.changed()`; nothing else happens here.
 """
 
@@ -22,6 +23,8 @@ WATCHED = (
     models.UserAppRole,
     models.Lookup,
     models.AdminApiKey,
+    models.Limit,
+    models.OAuthClient,
 )
 
 
@@ -32,6 +35,12 @@ def on_change(sender: Any, **kwargs: Any) -> None:
     changed()
 
 
+def on_access_token_change(sender: Any, **kwargs: Any) -> None:
+    if kwargs.get("created"):
+        return  # a new token: nothing any process remembers is stale
+    changed()  # a token changed (expiry, scope) or, deleted, was revoked
+
+
 def connect() -> None:
     """Connect the handlers (from `RbacConfig.ready`)."""
     from services.models import Service
@@ -39,3 +48,8 @@ def connect() -> None:
     for model in (*WATCHED, get_user_model(), Service):
         post_save.connect(on_change, sender=model, dispatch_uid=f"rbac-{model.__name__}-save")
         post_delete.connect(on_change, sender=model, dispatch_uid=f"rbac-{model.__name__}-del")
+    from oauth2_provider.models import get_access_token_model
+
+    token_model = get_access_token_model()
+    post_save.connect(on_access_token_change, sender=token_model, dispatch_uid="rbac-oauth-save")
+    post_delete.connect(on_access_token_change, sender=token_model, dispatch_uid="rbac-oauth-del")

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -28,6 +28,9 @@ from django.db import transaction
 from services.sql.ast import Expr, lookup_names
 from services.sql.errors import QueryError
 from services.sql.parse import parse_filter
+
+if TYPE_CHECKING:
+    from rbac.limits import LimitInfo
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +75,7 @@ class AppInfo:
     name: str
     active: bool
     default_role_id: int | None
+    cors_origins: frozenset[str] = frozenset()  # normalized browser origins (`rbac.cors`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +119,7 @@ class RbacState:
     app_lookups: dict[int, dict[str, LookupInfo]]
     role_lookups: dict[int, dict[str, LookupInfo]]
     user_lookups: dict[int, dict[str, LookupInfo]]
+    limits: tuple[LimitInfo, ...] = ()  # active rate limits (`rbac.limits`)
     users: dict[int, UserInfo | None] = field(default_factory=dict)
     memo: dict[Any, Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -245,6 +250,7 @@ def rule_info(rule: Any, service_name: str | None) -> RuleInfo:
 
 def load_state(version: str) -> RbacState:
     """Read the whole access configuration from the platform database."""
+    from rbac.limits import limits_load
     from rbac.models import AccessRule, AdminApiKey, App, Lookup, Role, UserAppRole
 
     roles = {
@@ -259,10 +265,12 @@ def load_state(version: str) -> RbacState:
         rules.setdefault(rule.role_id, []).append(rule_info(rule, service))
     apps_by_id: dict[int, AppInfo] = {}
     apps_by_digest: dict[str, int] = {}
-    for pk, name, active, role_id, digest in App.objects.values_list(
-        "pk", "name", "active", "default_role_id", "key_digest"
+    from rbac.cors import stored_origins
+
+    for pk, name, active, role_id, digest, origins in App.objects.values_list(
+        "pk", "name", "active", "default_role_id", "key_digest", "cors_origins"
     ):
-        apps_by_id[pk] = AppInfo(pk, name, active, role_id)
+        apps_by_id[pk] = AppInfo(pk, name, active, role_id, stored_origins(origins))
         if digest:
             apps_by_digest[digest] = pk
     admin_keys = dict(
@@ -283,6 +291,7 @@ def load_state(version: str) -> RbacState:
         app_lookups={},
         role_lookups={},
         user_lookups={},
+        limits=limits_load(),
     )
     for key, value, private, app_id, role_id, user_id in Lookup.objects.values_list(
         "key", "value", "private", "app_id", "role_id", "user_id"

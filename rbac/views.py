@@ -1,4 +1,4 @@
-"""`/api/v2/user/session`: log in, read, refresh and log out with session tokens.
+"""`/api/v2/user/session`: log in (local accounts or LDAP), read, refresh and log out.
 
 One rule: these views only parse the request and shape DreamFactory's session
 object; tokens, logins and throttling are `rbac.sessions` and `rbac.throttle`.
@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from rbac.authentication import api_key_from, role_of
+from rbac.ldap import LDAP_SERVICE, DirectoryUnavailable, ldap_enabled
 from rbac.sessions import (
     SessionClaims,
     SessionError,
@@ -33,6 +34,7 @@ from services.api.write_bodies import read_body
 
 NO_SESSION = "No session token was given."
 BAD_LOGIN_BODY = "A login needs an email (or username) and a password."
+LDAP_OFF = "LDAP logins are not enabled on this server."
 MAX_LOGIN_LENGTH = 254
 
 
@@ -56,6 +58,18 @@ def login_fields(data: Any) -> tuple[str, str, bool]:
     ):
         raise ApiError(400, BAD_LOGIN_BODY)
     return login, password, by_email
+
+
+def login_service(data: Any) -> str | None:
+    """Return the login's `service` ("ldap", or None for the default); raise ApiError(400)."""
+    service = data.get("service") if isinstance(data, dict) else None
+    if service is None or service == "":
+        return None
+    if not isinstance(service, str) or service.strip().lower() != LDAP_SERVICE:
+        raise ApiError(400, 'A login\'s "service" can only be "ldap".')
+    if not ldap_enabled():
+        raise ApiError(400, LDAP_OFF)
+    return LDAP_SERVICE
 
 
 def session_object(
@@ -93,13 +107,21 @@ class SessionView(APIView):
     def post(self, request: Request) -> Response:
         read_body(request)  # the body size bound first (413), before any parsing
         login, password, by_email = login_fields(request.data)
+        service = login_service(request.data)
         try:
             app_id = login_app(api_key_from(request))
             user, token, claims = log_in(
-                request._request, login=login, password=password, by_email=by_email, app_id=app_id
+                request._request,
+                login=login,
+                password=password,
+                by_email=by_email,
+                app_id=app_id,
+                service=service,
             )
         except SessionError as error:
             raise ApiError(401, str(error)) from None
+        except DirectoryUnavailable as error:
+            raise ApiError(503, str(error)) from None
         return Response(session_object(request, user=user, token=token, claims=claims))
 
     def get(self, request: Request) -> Response:

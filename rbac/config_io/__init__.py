@@ -1,12 +1,13 @@
-"""Configuration as code: services, roles, apps, users' roles and lookups as one YAML document.
+"""Configuration as code: services, roles, apps, users' roles, lookups and rate limits as YAML.
 
 One rule: a document never carries a secret. Service passwords, app keys and
 private lookup values travel as `{env: VARIABLE}` references that the import
 reads from the environment; the export writes such references, never a
 password, an encrypted token, a key or a digest.
 
-Natural keys: a service, role or app by name, a user's role by (user, app), a
-lookup by (key, scope). A field present in the document states its value; a
+Natural keys: a service, role, app or rate limit by name, a user's role by
+(user, app), a lookup by (key, scope); a limit names its app, role, user and
+service by theirs. A field present in the document states its value; a
 field left out keeps the stored one (or the model's default on creation).
 The rules of a role whose entry lists `rules` are replaced by exactly those
 rules. Nothing absent from the document is deleted, and users are never

@@ -25,6 +25,7 @@ from rbac.config_io.document import (
     ConfigError,
     Document,
     EntitySpec,
+    LimitSpec,
     LookupSpec,
     RuleSpec,
     UserAppRoleSpec,
@@ -34,7 +35,7 @@ from rbac.config_io.document import (
 from rbac.config_io.export import rule_order, rule_values
 from rbac.config_io.yaml_format import yaml_load
 from rbac.keys import key_digest, set_app_key
-from rbac.models import AccessRule, App, Lookup, Role, UserAppRole
+from rbac.models import AccessRule, App, Limit, Lookup, Role, UserAppRole
 from services.models import Service
 
 # What the report calls each kind of entity, in the order it applies them: one, many.
@@ -44,7 +45,10 @@ KINDS = {
     "app": "apps",
     "user app role": "user app roles",
     "lookup": "lookups",
+    "limit": "limits",
 }
+# A limit's references to other entities, by the name the document uses.
+LIMIT_REFERENCES = ("app", "role", "user", "service")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,9 +114,11 @@ class _Importer:
         roles = {item.name for item in document.roles} | _stored_names(Role)
         apps = {item.name for item in document.apps} | _stored_names(App)
         user_model = get_user_model()
-        wanted = {item.username for item in document.user_app_roles} | {
-            item.owner for item in document.lookups if item.scope == "user"
-        }
+        wanted = (
+            {item.username for item in document.user_app_roles}
+            | {item.owner for item in document.lookups if item.scope == "user"}
+            | {item.values["user"] for item in document.limits if item.values.get("user")}
+        )
         users = set(
             user_model._default_manager.filter(
                 **{f"{user_model.USERNAME_FIELD}__in": wanted}
@@ -137,6 +143,9 @@ class _Importer:
         for lookup in document.lookups:
             if lookup.scope != "system":
                 require(lookup.scope, lookup.owner, f"{lookup.path}.scope.{lookup.scope}")
+        for limit in document.limits:
+            for kind in LIMIT_REFERENCES:
+                require(kind, limit.values.get(kind), f"{limit.path}.{kind}")
 
     def apply(self, document: Document) -> None:
         """Write the document, in dependency order (rules name services, apps name roles …)."""
@@ -150,6 +159,8 @@ class _Importer:
             self.apply_user_app_role(item)
         for lookup in document.lookups:
             self.apply_lookup(lookup)
+        for limit in document.limits:
+            self.apply_limit(limit)
 
     def apply_service(self, spec: EntitySpec) -> None:
         service = Service.objects.filter(name=spec.name).first()
@@ -308,6 +319,42 @@ class _Importer:
             _validate(lookup, spec.path)
             lookup.save()
         self.record("lookup", lookup_label(spec), created=created, changes=changes)
+
+    def apply_limit(self, spec: LimitSpec) -> None:
+        limit = Limit.objects.select_related(*LIMIT_REFERENCES).filter(name=spec.name).first()
+        created = limit is None
+        if limit is None:
+            missing = [name for name in ("scope", "rate") if name not in spec.values]
+            if missing:
+                raise ConfigError(spec.path, f"a new limit needs {', '.join(missing)}")
+            limit = Limit(name=spec.name)
+        values = dict(spec.values)
+        references = {kind: values.pop(kind) for kind in LIMIT_REFERENCES if kind in values}
+        changes = _assign(limit, values)
+        for kind, wanted in references.items():
+            current = _limit_reference(limit, kind)
+            if wanted != current:
+                changes.append(f"{kind} {_show(current)} -> {_show(wanted)}")
+                setattr(limit, kind, _entity(kind, wanted) if wanted is not None else None)
+        if created or changes:
+            _validate(limit, spec.path)
+            limit.save()
+        self.record("limit", spec.name, created=created, changes=changes)
+
+
+def _limit_reference(limit: Limit, kind: str) -> str | None:
+    """Return the name of the app, role, user or service a limit names (None: none)."""
+    if getattr(limit, f"{kind}_id") is None:
+        return None
+    target = getattr(limit, kind)
+    return str(target.get_username() if kind == "user" else target.name)
+
+
+def _entity(kind: str, name: str) -> Any:
+    if kind == "user":
+        return _user(name)
+    model = {"app": App, "role": Role, "service": Service}[kind]
+    return model._default_manager.get(name=name)
 
 
 def _stored_names(model: type[Service | Role | App]) -> set[str]:

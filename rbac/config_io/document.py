@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rbac.keys import key_digest
-from rbac.models import REQUESTORS, VERBS
+from rbac.models import REQUESTORS, VERBS, Limit
 from services.sql.errors import QueryError
 from services.sql.parse import ParseError, parse_filter
 
@@ -111,6 +111,15 @@ class LookupSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class LimitSpec:
+    """A rate limit: its name, and the fields it states (app, role, user, service by name)."""
+
+    path: str
+    name: str
+    values: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class Document:
     """A checked document: every type, name and reference to the environment is valid."""
 
@@ -119,6 +128,7 @@ class Document:
     apps: tuple[EntitySpec, ...]
     user_app_roles: tuple[UserAppRoleSpec, ...]
     lookups: tuple[LookupSpec, ...]
+    limits: tuple[LimitSpec, ...] = ()
 
 
 def _kind(value: Any) -> str:
@@ -285,6 +295,43 @@ RULE_DEFAULTS: dict[str, Any] = {
 }
 
 
+LIMIT_SCOPES = tuple(scope for scope, _label in Limit.SCOPES)
+LIMIT_PERIODS = tuple(period for period, _label in Limit.PERIODS)
+
+
+def _one_of(allowed: tuple[str, ...], noun: str) -> Check:
+    def check(value: Any, path: str) -> str:
+        text = _text(value, path)
+        if text not in allowed:
+            raise ConfigError(path, f"unknown {noun} {text!r} (one of {', '.join(allowed)})")
+        return text
+
+    return check
+
+
+def _limit_verb(value: Any, path: str) -> str:
+    """A verb, or null / "" for every verb."""
+    text = "" if value is None else _text(value, path).upper()
+    if text and text not in VERBS:
+        raise ConfigError(path, f"unknown verb {value!r} (one of {', '.join(VERBS)}, or null)")
+    return text
+
+
+LIMIT_SCHEMA: dict[str, Check] = {
+    "description": _text,
+    "active": _boolean,
+    "scope": _one_of(LIMIT_SCOPES, "scope"),
+    "rate": _integer,
+    "period": _one_of(LIMIT_PERIODS, "period"),
+    "verb": _limit_verb,
+    "app": _optional(_text),
+    "role": _optional(_text),
+    "user": _optional(_text),
+    "service": _optional(_text),
+    "endpoint": lambda value, path: "" if value is None else _text(value, path),
+}
+
+
 def document_parse(data: Any) -> Document:
     """Check a loaded YAML document and read the secrets it references from the environment.
 
@@ -296,9 +343,6 @@ def document_parse(data: Any) -> Document:
     if type(top["version"]) is not int or top["version"] != VERSION:
         raise ConfigError("version", f"unsupported version {top['version']!r} (expected 1)")
     sections = {name: _list(top.get(name, []), name) for name in SECTIONS}
-    if sections["limits"]:
-        raise ConfigError("limits", "rate limits are not supported yet; leave the list empty")
-
     services = []
     for i, raw in enumerate(sections["services"]):
         path = f"services[{i}]"
@@ -340,6 +384,13 @@ def document_parse(data: Any) -> Document:
 
     lookups = [_lookup_parse(raw, f"lookups[{i}]") for i, raw in enumerate(sections["lookups"])]
 
+    limits = []
+    for i, raw in enumerate(sections["limits"]):
+        path = f"limits[{i}]"
+        item = _mapping(raw, path, ("name", *LIMIT_SCHEMA), ("name",))
+        name = _text(item["name"], f"{path}.name")
+        limits.append(LimitSpec(path, name, _fields(item, path, LIMIT_SCHEMA)))
+
     _refuse_twice("service", ((f"{s.path}.name", s.name) for s in services))
     _refuse_twice("role", ((f"{r.path}.name", r.name) for r in roles))
     _refuse_twice("app", ((f"{a.path}.name", a.name) for a in apps))
@@ -348,7 +399,15 @@ def document_parse(data: Any) -> Document:
     )
     _refuse_twice("user app role", ((u.path, f"{u.username} in {u.app}") for u in user_roles))
     _refuse_twice("lookup", ((item.path, lookup_label(item)) for item in lookups))
-    return Document(tuple(services), tuple(roles), tuple(apps), tuple(user_roles), tuple(lookups))
+    _refuse_twice("limit", ((f"{item.path}.name", item.name) for item in limits))
+    return Document(
+        tuple(services),
+        tuple(roles),
+        tuple(apps),
+        tuple(user_roles),
+        tuple(lookups),
+        tuple(limits),
+    )
 
 
 def _rule_parse(raw: Any, path: str) -> RuleSpec:

@@ -17,7 +17,7 @@ from rbac.config_io.document import (
     service_password_var,
 )
 from rbac.config_io.yaml_format import FlowMap, yaml_dump
-from rbac.models import AccessRule, App, Lookup, Role, UserAppRole
+from rbac.models import AccessRule, App, Limit, Lookup, Role, UserAppRole
 from services.models import Service
 
 
@@ -87,7 +87,12 @@ def config_document() -> dict[str, Any]:
         "apps": apps,
         "user_app_roles": user_roles,
         "lookups": lookups,
-        "limits": [],
+        "limits": [
+            limit_values(limit)
+            for limit in Limit.objects.order_by("name").select_related(
+                "app", "role", "user", "service"
+            )
+        ],
     }
 
 
@@ -113,6 +118,24 @@ def rule_values(rule: AccessRule) -> dict[str, Any]:
         "row_filter": rule.row_filter,
         "presets": rule.presets,
         "max_page_size": rule.max_page_size,
+    }
+
+
+def limit_values(limit: Limit) -> dict[str, Any]:
+    """Return a limit as the document writes it (app, role, user and service by name)."""
+    return {
+        "name": limit.name,
+        "description": limit.description,
+        "active": limit.active,
+        "scope": limit.scope,
+        "rate": limit.rate,
+        "period": limit.period,
+        "verb": limit.verb or None,
+        "app": limit.app.name if limit.app else None,
+        "role": limit.role.name if limit.role else None,
+        "user": limit.user.get_username() if limit.user else None,
+        "service": limit.service.name if limit.service else None,
+        "endpoint": limit.endpoint,
     }
 
 

@@ -3,7 +3,9 @@
 One rule: deny by default. Views get the caller's `Principal` from
 authentication, bind it to a service and its schema snapshot, and ask this
 `Access` for every table they touch; a table without a policy is treated
-exactly like a table that does not exist.
+exactly like a table that does not exist. A principal's `verbs` (an OAuth
+token's scopes) narrow every answer here, so a verb outside them is refused
+exactly like a verb the role lacks.
 """
 
 from __future__ import annotations
@@ -28,19 +30,29 @@ class Access:
     snapshot: SchemaSnapshot
     lookups: Mapping[str, object]
 
+    def in_scope(self, verb: str) -> bool:
+        """Return whether the principal's scopes (if any) allow `verb`."""
+        scope = self.principal.verbs
+        return scope is None or verb in scope
+
     def policy_for(self, table: Table, verb: str = "GET") -> Policy | None:
         """Return the caller's policy for `verb` on `table`, or None when not granted."""
+        if not self.in_scope(verb):
+            return None
         return policies.table_policy(
             self.state, self.principal, self.service, self.snapshot, table, verb
         )
 
     def verbs_for(self, table: Table) -> list[str]:
         """The verbs the caller may use on `table` (empty: unreachable)."""
-        return policies.table_verbs(self.state, self.principal, self.service, self.snapshot, table)
+        verbs = policies.table_verbs(self.state, self.principal, self.service, self.snapshot, table)
+        return [verb for verb in verbs if self.in_scope(verb)]
 
     def component_verbs(self, component: str) -> frozenset[str]:
         """The verbs granted on a component other than a table (`_schema/t`, `_proc/p` …)."""
-        return policies.component_verbs(self.state, self.principal, self.service, component)
+        verbs = policies.component_verbs(self.state, self.principal, self.service, component)
+        scope = self.principal.verbs
+        return verbs if scope is None else verbs & scope
 
 
 def can_reach_service(principal: Principal, service: str) -> bool:

@@ -1,8 +1,10 @@
 """The one error envelope of the API and the DRF exception handler that renders it.
 
 One rule: every error answer is `{"error": {"code", "message", "status_code",
-"context"}}` with a message safe to show (DreamFactory's wording where clients
-match on it); nothing else — no stack trace, no SQL — ever reaches a client.
+"context", "request_id"}}` with a message safe to show (DreamFactory's wording
+where clients match on it) and the request's id (also in `X-Request-Id`, the
+logs and the audit trail); nothing else — no stack trace, no SQL — ever
+reaches a client.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.response import Response
 
+from config.middleware import current_request_id
 from services.pools import ServiceUnavailable
 from services.sql.errors import QueryError
 
@@ -42,13 +45,14 @@ class ApiError(Exception):
 def envelope(
     status: int, message: str, *, code: int | None = None, context: Any = None
 ) -> dict[str, Any]:
-    """Return the error body for `status` and `message`."""
+    """Return the error body for `status` and `message`, with the current request's id."""
     return {
         "error": {
             "code": code if code is not None else status,
             "message": message,
             "status_code": status,
             "context": context,
+            "request_id": current_request_id(),
         }
     }
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from django.http import HttpResponse, StreamingHttpResponse
 
+from rbac.audit import record_rows
 from services.api.access import Access
 from services.api.describe import describe_table
 from services.api.errors import ApiError
@@ -89,6 +90,7 @@ def read_records(
         whole_rows=not ctx.config.assume_roles,
     )
     page = single_read(ctx.config, lambda conn: fetch_page(conn, compiled))
+    record_rows(min(page.fetched, compiled.page_size))
     truncated = query.limit is None and page.fetched > compiled.page_size
     total = page.total
     if truncated and total is None:
@@ -131,6 +133,7 @@ def read_record(ctx: ReadContext, identifier: str, values: Mapping[str, Any]) ->
     record = single_read(ctx.config, lambda conn: fetch_value(conn, compiled))
     if record is None:
         raise ApiError(404, f"Record with identifier '{identifier}' not found.")
+    record_rows(1)
     return json_response(str(record))
 
 

@@ -14,9 +14,11 @@ import psycopg
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from rbac.authentication import AdminSessionAuthentication, CredentialAuthentication
+from rbac.limits import ApiRateLimit, add_rate_limit_headers
 from rbac.permissions import HasUsableRole, principal_of
 from rbac.policies import Principal, database_claims, database_role
 from services.api.access import Access, bind_access, can_reach_service
@@ -79,6 +81,7 @@ class ApiView(APIView):
     authentication_classes = (CredentialAuthentication, AdminSessionAuthentication)
     permission_classes = (HasUsableRole,)
     content_negotiation_class = FixedNegotiation
+    throttle_classes = (ApiRateLimit,)
     principal: Principal
     access: Access
 
@@ -90,6 +93,14 @@ class ApiView(APIView):
         set_db_identity(
             DbIdentity(pg_role=database_role(principal), claims=database_claims(principal))
         )
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        """Add the rate limit headers (`rbac.limits`) to every answer, errors included."""
+        response = super().finalize_response(request, response, *args, **kwargs)
+        add_rate_limit_headers(request, response)
+        return response
 
     def post(
         self, request: Request, *args: Any, **kwargs: Any

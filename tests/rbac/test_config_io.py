@@ -15,7 +15,7 @@ from django.core.management import CommandError, call_command
 from rbac import state
 from rbac.config_io import lookup_value_var, service_password_var
 from rbac.keys import key_digest, new_key
-from rbac.models import AccessRule, App, Lookup, Role, UserAppRole
+from rbac.models import AccessRule, App, Limit, Lookup, Role, UserAppRole
 from services.models import Service
 
 pytestmark = pytest.mark.django_db
@@ -63,6 +63,7 @@ def snapshot() -> str:
 
 def wipe() -> None:
     """Leave an empty platform configuration (users stay: the import never creates them)."""
+    Limit.objects.all().delete()
     Lookup.objects.all().delete()
     UserAppRole.objects.all().delete()
     App.objects.all().delete()
@@ -114,6 +115,21 @@ def platform(service: Service, alice: User, monkeypatch: pytest.MonkeyPatch) -> 
     Lookup.objects.create(key="token", value=LOOKUP_SECRET, private=True, app=portal)
     Lookup.objects.create(key="team", value="north", role=analysts)
     Lookup.objects.create(key="desk", value="4", user=alice)
+    Limit.objects.create(
+        name="portal-users", scope="app.each_user", app=portal, rate=100, period="hour"
+    )
+    Limit.objects.create(
+        name="crm-contacts",
+        description="Contacts are expensive",
+        scope="service.endpoint",
+        service=service,
+        endpoint="_table/cont*",
+        verb="GET",
+        rate=10,
+    )
+    Limit.objects.create(
+        name="alice-daily", scope="role.user", role=admins, user=alice, rate=5000, period="day"
+    )
     env = {
         service_password_var("crm"): PASSWORD,
         service_password_var("billing"): "pw-billing",
@@ -204,7 +220,28 @@ def test_export_holds_no_password_key_or_digest(platform: dict[str, Any], servic
 def test_export_is_ordered_by_name(platform: dict[str, Any], tmp_path: Path) -> None:
     data = yaml.safe_load(export())
     assert data["version"] == 1
-    assert data["limits"] == []
+    assert [item["name"] for item in data["limits"]] == [
+        "alice-daily",
+        "crm-contacts",
+        "portal-users",
+    ]
+    assert data["limits"][1] == {
+        "name": "crm-contacts",
+        "description": "Contacts are expensive",
+        "active": True,
+        "scope": "service.endpoint",
+        "rate": 10,
+        "period": "minute",
+        "verb": "GET",
+        "app": None,
+        "role": None,
+        "user": None,
+        "service": "crm",
+        "endpoint": "_table/cont*",
+    }
+    assert data["limits"][0]["role"] == "admins"
+    assert data["limits"][0]["user"] == "alice"
+    assert data["limits"][2]["verb"] is None
     assert [item["name"] for item in data["services"]] == ["billing", "crm"]
     assert [item["name"] for item in data["roles"]] == ["admins", "analysts"]
     assert [item["name"] for item in data["apps"]] == ["batch", "portal"]
@@ -408,7 +445,45 @@ def _append(section: str, item: dict[str, Any]) -> Callable[[dict[str, Any]], No
             id="unknown-lookup-user",
         ),
         pytest.param(
-            _set("limits", [{"rate": 10}]), "limits: rate limits are not supported yet", id="limits"
+            _set("limits.0.scope", "galaxy"),
+            r"limits\[0\]\.scope: unknown scope 'galaxy'",
+            id="limit-scope",
+        ),
+        pytest.param(
+            _set("limits.1.period", "week"),
+            r"limits\[1\]\.period: unknown period 'week'",
+            id="limit-period",
+        ),
+        pytest.param(
+            _set("limits.1.verb", "FETCH"),
+            r"limits\[1\]\.verb: unknown verb 'FETCH'",
+            id="limit-verb",
+        ),
+        pytest.param(
+            _set("limits.1.service", "nowhere"),
+            r"limits\[1\]\.service: no service 'nowhere'",
+            id="limit-unknown-service",
+        ),
+        pytest.param(
+            _set("limits.0.user", "bob"),
+            r"limits\[0\]\.user: no user 'bob'",
+            id="limit-unknown-user",
+        ),
+        pytest.param(
+            _append("limits", {"name": "crm-contacts", "scope": "instance", "rate": 1}),
+            r"limits\[3\]\.name: limit 'crm-contacts' is also given at limits\[1\]",
+            id="limit-duplicate",
+        ),
+        pytest.param(
+            # Checked by the model's validation: an app scope needs its app.
+            _set("limits.2.app", None),
+            r"limits\[2\]\.app: A limit of scope 'App, each user' needs an app",
+            id="limit-validation",
+        ),
+        pytest.param(
+            _append("limits", {"name": "new", "scope": "instance"}),
+            r"limits\[3\]: a new limit needs rate",
+            id="limit-new-without-rate",
         ),
         pytest.param(
             _service_with(password="plain-text"),
@@ -484,3 +559,51 @@ def test_user_app_roles_and_lookups_are_updated_by_natural_key(
     assert UserAppRole.objects.get().role.name == "analysts"
     assert Lookup.objects.get(key="token").value == "other-secret"
     assert Lookup.objects.count() == 4
+
+
+def test_limits_are_imported_by_name_and_each_change_reported(
+    platform: dict[str, Any], tmp_path: Path, alice: User
+) -> None:
+    data = {
+        "version": 1,
+        "limits": [
+            {"name": "crm-contacts", "rate": 20, "verb": None},
+            {"name": "portal-users", "scope": "app.user", "user": "alice"},
+            {"name": "everyone", "scope": "instance", "rate": 1000, "period": "30-day"},
+        ],
+    }
+    report = import_data(tmp_path, data, "--dry-run")
+    expected = [
+        "updated limit crm-contacts: rate 10 -> 20",
+        'updated limit crm-contacts: verb "GET" -> ""',
+        'updated limit portal-users: scope "app.each_user" -> "app.user"',
+        'updated limit portal-users: user null -> "alice"',
+        "created limit everyone",
+    ]
+    assert changed_lines(report) == expected
+    assert Limit.objects.get(name="crm-contacts").rate == 10
+    assert changed_lines(import_data(tmp_path, data)) == expected
+    contacts = Limit.objects.get(name="crm-contacts")
+    assert (contacts.rate, contacts.verb, contacts.endpoint) == (20, "", "_table/cont*")
+    portal = Limit.objects.get(name="portal-users")
+    portal_app = App.objects.get(name="portal")
+    assert (portal.scope, portal.user_id, portal.app_id) == ("app.user", alice.pk, portal_app.pk)
+    everyone = Limit.objects.get(name="everyone")
+    assert (everyone.rate, everyone.period, everyone.app) == (1000, "30-day", None)
+    again = import_data(tmp_path, data)
+    assert changed_lines(again) == []
+    assert "unchanged: 3 limits" in again
+
+
+def test_a_limit_change_reaches_the_access_state(platform: dict[str, Any], tmp_path: Path) -> None:
+    state.forget_state()
+    assert sorted(limit.name for limit in state.current_state().limits) == [
+        "alice-daily",
+        "crm-contacts",
+        "portal-users",
+    ]
+    import_data(tmp_path, {"version": 1, "limits": [{"name": "crm-contacts", "active": False}]})
+    assert sorted(limit.name for limit in state.current_state().limits) == [
+        "alice-daily",
+        "portal-users",
+    ]

@@ -146,6 +146,7 @@ def assert_refused(client: Client, token: str, message: str = "Invalid session t
         "message": message,
         "status_code": 401,
         "context": None,
+        "request_id": response["X-Request-Id"],
     }
 
 
@@ -216,9 +217,10 @@ def test_login_with_a_wrong_api_key_is_refused(client: Client, user: Any) -> Non
 
 
 def test_wrong_password_and_unknown_user_get_the_same_answer(client: Client, user: Any) -> None:
-    wrong_password = log_in(client, email=user.email, password="not it")
-    unknown_user = log_in(client, email=f"nobody-{user.email}", password="not it")
-    unknown_name = log_in(client, username=f"nobody-{user.username}", password="not it")
+    same_id = {"X-Request-Id": "log-in"}
+    wrong_password = log_in(client, same_id, email=user.email, password="not it")
+    unknown_user = log_in(client, same_id, email=f"nobody-{user.email}", password="not it")
+    unknown_name = log_in(client, same_id, username=f"nobody-{user.username}", password="not it")
     assert wrong_password.status_code == unknown_user.status_code == unknown_name.status_code == 401
     assert wrong_password.json() == unknown_user.json() == unknown_name.json()
     assert wrong_password.json()["error"]["message"] == "Invalid credentials supplied."
@@ -454,6 +456,7 @@ def test_account_is_throttled_after_too_many_failures(client: Client, user: Any)
         "message": "Too many failed login attempts. Try again later.",
         "status_code": 429,
         "context": None,
+        "request_id": response["X-Request-Id"],
     }
     assert 1 <= int(response["Retry-After"]) <= 900
     # Another account from the same address is not affected.

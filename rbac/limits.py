@@ -1,0 +1,471 @@
+"""Rate limits: DreamFactory's limit types, counted in Redis and enforced on every `/api/v2` call.
+
+One rule: at most one Redis round trip per request, for all the limits that
+apply together, and none when no limit applies; which limits apply is
+decided from the process's `RbacState` (memoised per caller, service,
+endpoint and verb), never by a query to the platform database.
+
+Windows are fixed and aligned to the epoch (UTC): a `minute` limit counts
+the calls from hh:mm:00 to hh:mm:59, an `hour` or `day` limit from the start
+of the hour or day, and `7-day` / `30-day` limits consecutive 7- and 30-day
+spans counted from 1970-01-01. A fixed window rather than a sliding one,
+because every process derives the same window from the clock alone (its
+number is part of the Redis key, so nothing has to be coordinated), the reset
+time a client is told is exact, and each counter is one integer; a sliding
+log costs memory per call and a sliding estimate has no exact reset time.
+The price is that a client may spend up to twice the rate across a window
+boundary.
+
+One Lua script (run with EVALSHA) reads every applicable counter and, only
+when none is exhausted, increments them all: a refused call consumes nothing.
+Responses subject to a limit carry `X-RateLimit-Limit`, `X-RateLimit-Remaining`
+and `X-RateLimit-Reset` of the tightest one (least remaining); the reset is in
+seconds from now, as `Retry-After` and the IETF RateLimit header fields draft
+count it, so it does not depend on the client's clock.
+
+Limits that count "each user" count a call made with an app's key alone
+under that app, so such callers neither escape the limit nor share one
+counter across apps. Superusers are never limited. When Redis cannot be
+reached, calls pass with a warning logged at most once a minute per process,
+or, with `SLUICEGATE_RATE_LIMIT_FAIL_CLOSED`, are refused with 503.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import redis
+from django.conf import settings
+from redis.backoff import NoBackoff
+from redis.commands.core import Script
+from redis.retry import Retry
+from rest_framework import exceptions
+from rest_framework.request import Request
+from rest_framework.throttling import BaseThrottle
+
+from rbac.permissions import principal_of
+from rbac.policies import Principal
+from rbac.state import RbacState, current_state
+from services.api.errors import ApiError
+
+if TYPE_CHECKING:
+    from django.http.response import HttpResponseBase
+
+    from rbac.models import Limit
+
+logger = logging.getLogger(__name__)
+
+PERIOD_SECONDS = {
+    "minute": 60,
+    "hour": 3600,
+    "day": 86400,
+    "7-day": 7 * 86400,
+    "30-day": 30 * 86400,
+}
+EXCEEDED = "API limit(s) exceeded."
+UNAVAILABLE = "Rate limits are unavailable."
+API_ROOT = "/api/v2/"
+KEY_PREFIX = "sg:ratelimit"
+EVERY_CALLER = "all"
+DEFAULT_REDIS_TIMEOUT = 0.25
+# At most one "Redis is unavailable" warning per this many seconds per process.
+WARNING_INTERVAL = 60.0
+# After a failure, Redis is left alone this long, so a dead server costs one
+# timeout per second rather than one per request.
+FAILURE_PAUSE = 1.0
+# Where the verdict of a request is kept, for the response headers.
+VERDICT_ATTRIBUTE = "sluicegate_rate_limit"
+
+# KEYS: the counters; ARGV: rate and time-to-live of each, in KEYS' order.
+# Returns {refused (0/1), count of each counter}; counts only when none is exhausted.
+COUNT_SCRIPT = """
+local counts = {}
+local refused = 0
+for i = 1, #KEYS do
+  counts[i] = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if counts[i] >= tonumber(ARGV[2 * i - 1]) then refused = 1 end
+end
+if refused == 0 then
+  for i = 1, #KEYS do
+    counts[i] = redis.call('INCR', KEYS[i])
+    if counts[i] == 1 then redis.call('EXPIRE', KEYS[i], ARGV[2 * i]) end
+  end
+end
+table.insert(counts, 1, refused)
+return counts
+"""
+
+
+def now() -> float:
+    """Return the current time in seconds since the epoch (tests replace this clock)."""
+    return time.time()
+
+
+@dataclass(frozen=True, slots=True)
+class LimitInfo:
+    """One active limit, as the request path needs it (its service by name)."""
+
+    id: int
+    name: str
+    scope: str
+    rate: int
+    period: str
+    verb: str  # "": every verb
+    app_id: int | None
+    role_id: int | None
+    user_id: int | None
+    service: str | None
+    endpoint: str
+
+    @property
+    def seconds(self) -> int:
+        return PERIOD_SECONDS[self.period]
+
+    @property
+    def each_user(self) -> bool:
+        return self.scope.endswith(".each_user")
+
+    @property
+    def one_user(self) -> bool:
+        return self.scope.endswith(".user")
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """What limits are matched against: who calls, which service and resource, which verb."""
+
+    user_id: int | None
+    app_id: int | None
+    role_id: int | None
+    service: str | None  # None: the list of services
+    endpoint: str  # the resource below the service, e.g. `_table/contacts/5`; "" for the service
+    verb: str
+
+
+@dataclass(frozen=True, slots=True)
+class LimitCount:
+    """A limit's counter for one call: calls counted in the window, and seconds until it resets."""
+
+    limit: LimitInfo
+    count: int
+    reset: int
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.limit.rate - self.count)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Whether a call may proceed, and the counters of every limit that applies to it."""
+
+    allowed: bool
+    counts: tuple[LimitCount, ...]
+
+    @property
+    def tightest(self) -> LimitCount:
+        """The counter with the least remaining (the longest wait among equals)."""
+        return min(self.counts, key=lambda item: (item.remaining, -item.reset))
+
+    @property
+    def retry_after(self) -> int:
+        """Seconds until every exhausted limit has reset (0 when none is exhausted)."""
+        return max((item.reset for item in self.counts if item.remaining == 0), default=0)
+
+
+class LimitExceeded(exceptions.APIException):
+    """429 in the error envelope; the exception handler adds `Retry-After` from `wait`."""
+
+    status_code = 429
+    default_detail = EXCEEDED
+    default_code = "throttled"
+
+    def __init__(self, wait: int) -> None:
+        super().__init__()
+        self.wait = wait
+
+
+# --- loading and matching ---------------------------------------------------------
+
+
+def limit_info(limit: Limit) -> LimitInfo:
+    """Return the LimitInfo of a Limit row (its service already selected)."""
+    return LimitInfo(
+        id=limit.pk,
+        name=limit.name,
+        scope=limit.scope,
+        rate=limit.rate,
+        period=limit.period,
+        verb=limit.verb.upper(),
+        app_id=limit.app_id,
+        role_id=limit.role_id,
+        user_id=limit.user_id,
+        service=limit.service.name if limit.service is not None else None,
+        endpoint=limit.endpoint.strip().strip("/"),
+    )
+
+
+def limits_load() -> tuple[LimitInfo, ...]:
+    """Return every active limit (one query; called by `rbac.state.load_state`)."""
+    from rbac.models import Limit
+
+    rows = Limit.objects.filter(active=True).select_related("service").order_by("pk")
+    return tuple(limit_info(row) for row in rows)
+
+
+def endpoint_matches(pattern: str, endpoint: str) -> bool:
+    """Whether a limit's endpoint covers a call's: `x*` by prefix, else `x` and what is below it."""
+    if pattern.endswith("*"):
+        return endpoint.startswith(pattern[:-1])
+    return endpoint == pattern or endpoint.startswith(f"{pattern}/")
+
+
+def limit_applies(limit: LimitInfo, call: Call) -> bool:
+    """Whether `limit` counts `call`."""
+    if limit.verb and limit.verb != call.verb:
+        return False
+    if limit.one_user and (call.user_id is None or call.user_id != limit.user_id):
+        return False
+    kind = limit.scope.split(".", 1)[0]
+    if kind == "app":
+        return call.app_id is not None and call.app_id == limit.app_id
+    if kind == "role":
+        return call.role_id is not None and call.role_id == limit.role_id
+    if kind == "service":
+        if call.service is None or call.service != limit.service:
+            return False
+        if limit.scope.startswith("service.endpoint"):
+            return endpoint_matches(limit.endpoint, call.endpoint)
+    return True
+
+
+def limits_matching(state: RbacState, call: Call) -> tuple[LimitInfo, ...]:
+    """Return the limits that count `call`, memoised in `state`."""
+    if not state.limits:
+        return ()
+    key = ("limits", call)
+    found: tuple[LimitInfo, ...] | None = state.memo.get(key)
+    if found is None:
+        found = tuple(limit for limit in state.limits if limit_applies(limit, call))
+        state.remember(key, found)
+    return found
+
+
+def call_subject(limit: LimitInfo, call: Call) -> str:
+    """Return whose counter of `limit` a call uses: everyone's, a user's, or a key-only app's."""
+    if not limit.each_user:
+        return EVERY_CALLER
+    if call.user_id is not None:
+        return f"user:{call.user_id}"
+    return f"app:{call.app_id}"
+
+
+def counter_key(limit_id: int, window: int, subject: str) -> str:
+    return f"{KEY_PREFIX}:{limit_id}:{window}:{subject}"
+
+
+def window_of(limit: LimitInfo, moment: float) -> tuple[int, int]:
+    """Return the number of the window `moment` falls in, and the seconds until it ends (≥ 1)."""
+    window = int(moment // limit.seconds)
+    return window, max(1, math.ceil((window + 1) * limit.seconds - moment))
+
+
+# --- counting ---------------------------------------------------------------------
+
+_client: tuple[tuple[str, float], redis.Redis, Script] | None = None
+_client_lock = threading.Lock()
+_paused_until = 0.0
+_last_warning = -math.inf
+
+
+def _connection() -> tuple[redis.Redis, Script]:
+    """This process's client of the limiter's Redis, with short timeouts and no retries."""
+    global _client
+    url = str(getattr(settings, "REDIS_URL", None) or "redis://127.0.0.1:6379/0")
+    # 0 would make redis-py's sockets non-blocking: take the default instead.
+    timeout = float(getattr(settings, "SLUICEGATE_RATE_LIMIT_REDIS_TIMEOUT", 0)) or (
+        DEFAULT_REDIS_TIMEOUT
+    )
+    held = _client
+    if held is None or held[0] != (url, timeout):
+        with _client_lock:
+            client = redis.Redis.from_url(
+                url,
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
+                retry=Retry(NoBackoff(), 0),
+            )
+            held = ((url, timeout), client, client.register_script(COUNT_SCRIPT))
+            _client = held
+    return held[1], held[2]
+
+
+def redis_client() -> redis.Redis:
+    """Return the limiter's Redis client (for the admin's counters and resets)."""
+    return _connection()[0]
+
+
+def forget_limiter() -> None:
+    """Drop this process's Redis client and failure memory (after settings change)."""
+    global _client, _paused_until, _last_warning
+    _client = None
+    _paused_until = 0.0
+    _last_warning = -math.inf
+
+
+def limits_count(limits: Iterable[LimitInfo], call: Call, *, at: float | None = None) -> Verdict:
+    """Count `call` against every one of `limits`, or against none when one is exhausted.
+
+    One round trip to Redis. Raises redis.RedisError when Redis fails.
+    """
+    moment = now() if at is None else at
+    limits = tuple(limits)
+    keys: list[str] = []
+    args: list[int] = []
+    resets: list[int] = []
+    for limit in limits:
+        window, reset = window_of(limit, moment)
+        keys.append(counter_key(limit.id, window, call_subject(limit, call)))
+        args += [limit.rate, reset + 1]  # expire just after the window ends
+        resets.append(reset)
+    script = _connection()[1]
+    refused, *counts = (int(value) for value in script(keys=keys, args=args))
+    return Verdict(
+        allowed=not refused,
+        counts=tuple(
+            LimitCount(limit, count, reset)
+            for limit, count, reset in zip(limits, counts, resets, strict=True)
+        ),
+    )
+
+
+def _redis_unavailable() -> bool:
+    """Handle a call while Redis is unavailable: True to let it pass; raises ApiError(503)."""
+    global _last_warning
+    if getattr(settings, "SLUICEGATE_RATE_LIMIT_FAIL_CLOSED", False):
+        raise ApiError(503, UNAVAILABLE)
+    moment = time.monotonic()
+    if moment - _last_warning >= WARNING_INTERVAL:
+        _last_warning = moment
+        logger.warning("rate limits are not enforced: their Redis is unavailable")
+    return True
+
+
+# --- the API's throttle -----------------------------------------------------------
+
+
+def call_verb(request: Request) -> str:
+    """The verb a request acts with: a POST tunnelling another verb counts as that verb."""
+    method = str(request.method).upper()
+    if method == "POST":
+        from services.api.views import TUNNELLED_METHODS, overridden_method
+
+        tunnelled = overridden_method(request)
+        if tunnelled in TUNNELLED_METHODS:
+            return tunnelled
+    return method
+
+
+def call_of(request: Request, view: Any, principal: Principal) -> Call:
+    """Describe an authenticated API request for matching limits."""
+    service = getattr(view, "kwargs", {}).get("service")
+    endpoint = ""
+    if service:
+        path = request._request.path_info
+        prefix = f"{API_ROOT}{service}"
+        endpoint = path[len(prefix) :].strip("/") if path.startswith(prefix) else ""
+    return Call(
+        user_id=principal.user.id if principal.user is not None else None,
+        app_id=principal.app.id if principal.app is not None else None,
+        role_id=principal.role.id if principal.role is not None else None,
+        service=service or None,
+        endpoint=endpoint,
+        verb=call_verb(request),
+    )
+
+
+class ApiRateLimit(BaseThrottle):
+    """DRF throttle of the API: runs after authentication and permissions, so refused
+    callers are not counted; superusers pass uncounted."""
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        global _paused_until
+        principal = principal_of(request)
+        if principal is None or principal.is_superuser:
+            return True
+        call = call_of(request, view, principal)
+        limits = limits_matching(current_state(), call)
+        if not limits:
+            return True
+        if time.monotonic() < _paused_until:
+            return _redis_unavailable()
+        try:
+            verdict = limits_count(limits, call)
+        except (redis.RedisError, OSError):
+            _paused_until = time.monotonic() + FAILURE_PAUSE
+            return _redis_unavailable()
+        setattr(request._request, VERDICT_ATTRIBUTE, verdict)
+        if not verdict.allowed:
+            raise LimitExceeded(verdict.retry_after)
+        return True
+
+
+def add_rate_limit_headers(request: Request, response: HttpResponseBase) -> None:
+    """Add the `X-RateLimit-*` headers of the tightest limit the request was counted by."""
+    verdict = getattr(getattr(request, "_request", request), VERDICT_ATTRIBUTE, None)
+    if not isinstance(verdict, Verdict) or not verdict.counts:
+        return
+    tightest = verdict.tightest
+    response["X-RateLimit-Limit"] = str(tightest.limit.rate)
+    response["X-RateLimit-Remaining"] = str(tightest.remaining)
+    response["X-RateLimit-Reset"] = str(tightest.reset)
+
+
+# --- the admin's counters ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Counter:
+    """One counter of a limit in its current window."""
+
+    subject: str  # `all`, `user:<id>` or `app:<id>`
+    count: int
+    remaining: int
+
+
+def limit_counters(limit: LimitInfo, *, at: float | None = None) -> tuple[int, list[Counter]]:
+    """Return the seconds until `limit`'s window resets and its counters in that window.
+
+    Raises redis.RedisError when Redis fails.
+    """
+    window, reset = window_of(limit, now() if at is None else at)
+    client = redis_client()
+    prefix = counter_key(limit.id, window, "")
+    keys = sorted(client.scan_iter(match=f"{prefix}*", count=1000))
+    values = client.mget(keys) if keys else []
+    counters = []
+    for key, value in zip(keys, values, strict=True):
+        if value is None:
+            continue  # expired between SCAN and MGET
+        count = int(value)
+        subject = key.decode()[len(prefix) :]
+        counters.append(Counter(subject, count, max(0, limit.rate - count)))
+    return reset, counters
+
+
+def limit_reset(limit_id: int) -> int:
+    """Delete every counter of the limit (all windows); return how many there were.
+
+    Raises redis.RedisError when Redis fails.
+    """
+    client = redis_client()
+    keys = list(client.scan_iter(match=f"{KEY_PREFIX}:{limit_id}:*", count=1000))
+    for start in range(0, len(keys), 500):
+        client.delete(*keys[start : start + 500])
+    return len(keys)

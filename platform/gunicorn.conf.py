@@ -24,6 +24,8 @@ max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "50000"))
 max_requests_jitter = 5000
 accesslog = "-"
 errorlog = "-"
+# API calls are logged by the audit trail's JSON line instead (config/access_log.py).
+logger_class = "config.access_log.AccessLogger"
 # Never log headers or query strings: they can carry API keys and tokens.
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")

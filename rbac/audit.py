@@ -148,30 +148,35 @@ class AuditWriter:
             self.wake.wait(FLUSH_SECONDS)
             self.wake.clear()
             try:
-                self.drain()
+                # The thread keeps its own database connection between passes.
+                self.drain(backlog_only=True)
             except Exception:  # the thread must outlive any failure
                 logger.exception("audit writer failed")
 
-    def drain(self) -> int:
-        """Write every queued record now; return how many were taken off the queue."""
+    def drain(self, *, backlog_only: bool = False) -> int:
+        """Write queued records now; return how many were taken off the queue.
+
+        With `backlog_only` (the writer thread), only what was queued when the
+        call began is written, so under steady load each pass is a few large
+        batches and the thread then sleeps; otherwise (`flush`) records are
+        written until the queue is empty.
+        """
         taken = 0
         with self.lock:
-            try:
-                while True:
-                    batch: list[tuple[Any, ...]] = []
-                    while len(batch) < BATCH_SIZE:
-                        try:
-                            batch.append(self.queue.get_nowait())
-                        except queue.Empty:
-                            break
-                    if not batch:
-                        return taken
-                    taken += len(batch)
-                    write_batch(batch)
-            finally:
-                if taken and threading.current_thread() is self.thread:
-                    # Give the connection back: a background thread has no request end.
-                    connection.close()
+            budget = self.queue.qsize() if backlog_only else None
+            while budget is None or taken < budget:
+                batch: list[tuple[Any, ...]] = []
+                size = BATCH_SIZE if budget is None else min(BATCH_SIZE, budget - taken)
+                while len(batch) < size:
+                    try:
+                        batch.append(self.queue.get_nowait())
+                    except queue.Empty:
+                        break
+                if not batch:
+                    break
+                taken += len(batch)
+                write_batch(batch)
+        return taken
 
 
 def write_batch(batch: Sequence[tuple[Any, ...]]) -> None:
@@ -239,7 +244,9 @@ def trusted_networks(
     return tuple(ipaddress.ip_network(proxy, strict=False) for proxy in proxies)
 
 
+@lru_cache(maxsize=4096)
 def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address `text` names, or None (memoised: callers come back from few addresses)."""
     try:
         return ipaddress.ip_address(text.strip())
     except ValueError:

@@ -37,7 +37,8 @@ import math
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +83,7 @@ WARNING_INTERVAL = 60.0
 # timeout per second rather than one per request.
 FAILURE_PAUSE = 1.0
 # Where the verdict of a request is kept, for the response headers.
+PENDING_ATTRIBUTE = "sluicegate_rate_limit_pending"
 VERDICT_ATTRIBUTE = "sluicegate_rate_limit"
 
 # KEYS: the counters; ARGV: rate and time-to-live of each, in KEYS' order.
@@ -311,31 +313,73 @@ def _connection() -> tuple[redis.Redis, Script]:
 _own = threading.local()
 
 
-def run_script(keys: list[str], args: list[int]) -> Any:
-    """Run the counting script on a Redis connection of this thread's own.
+@dataclass(slots=True)
+class PendingCount:
+    """A count sent to Redis whose answer is read later (`verdict`)."""
 
-    The request path skips redis-py's pool and retry layers (each call would
-    check a connection out and back in): a connection per thread, kept, is
-    half the CPU of `Script.__call__`. EVALSHA, then EVAL once if the server
-    does not know the script (after a restart). On any failure the
-    connection is dropped; the next call opens a new one.
+    limits: tuple[LimitInfo, ...]
+    resets: tuple[int, ...]
+    keys: list[str]
+    args: list[int]
+    conn: Any
+
+    def verdict(self) -> Verdict:
+        """Read Redis's answer. Raises redis.RedisError (the connection is then dropped)."""
+        with _dropping_on_failure(self.conn):
+            try:
+                reply = self.conn.read_response()
+            except NoScriptError:  # the server restarted and forgot the script
+                script = _connection()[1].script
+                self.conn.send_command(
+                    "EVAL", script, len(self.keys), *self.keys, *self.args, check_health=False
+                )
+                reply = self.conn.read_response()
+        refused, *counts = (int(value) for value in reply)
+        return Verdict(
+            allowed=not refused,
+            counts=tuple(
+                LimitCount(limit, count, reset)
+                for limit, count, reset in zip(self.limits, counts, self.resets, strict=True)
+            ),
+        )
+
+
+@contextmanager
+def _dropping_on_failure(conn: Any) -> Iterator[None]:
+    try:
+        yield
+    except BaseException:
+        conn.disconnect()
+        _own.conn = None
+        raise
+
+
+def send_count(limits: Iterable[LimitInfo], call: Call, *, at: float | None = None) -> PendingCount:
+    """Send the count of `call` against every one of `limits`; read it with `.verdict()`.
+
+    The script runs on a Redis connection of this thread's own: the request
+    path skips redis-py's pool and retry layers, half the CPU of
+    `Script.__call__`. Raises redis.RedisError when Redis fails; on any
+    failure the connection is dropped and the next call opens a new one.
     """
+    moment = now() if at is None else at
+    limits = tuple(limits)
+    keys: list[str] = []
+    args: list[int] = []
+    resets: list[int] = []
+    for limit in limits:
+        window, reset = window_of(limit, moment)
+        keys.append(counter_key(limit.id, window, call_subject(limit, call)))
+        args += [limit.rate, reset + 1]  # expire just after the window ends
+        resets.append(reset)
     client, script = _connection()
     conn: Any = getattr(_own, "conn", None)
     if conn is None or _own.client is not client or _own.pid != os.getpid():
         conn = client.connection_pool.make_connection()
         _own.conn, _own.client, _own.pid = conn, client, os.getpid()
-    try:
+    with _dropping_on_failure(conn):
         conn.send_command("EVALSHA", script.sha, len(keys), *keys, *args, check_health=False)
-        try:
-            return conn.read_response()
-        except NoScriptError:
-            conn.send_command("EVAL", script.script, len(keys), *keys, *args, check_health=False)
-            return conn.read_response()
-    except BaseException:
-        conn.disconnect()
-        _own.conn = None
-        raise
+    return PendingCount(limits, tuple(resets), keys, args, conn)
 
 
 def redis_client() -> redis.Redis:
@@ -356,24 +400,7 @@ def limits_count(limits: Iterable[LimitInfo], call: Call, *, at: float | None = 
 
     One round trip to Redis. Raises redis.RedisError when Redis fails.
     """
-    moment = now() if at is None else at
-    limits = tuple(limits)
-    keys: list[str] = []
-    args: list[int] = []
-    resets: list[int] = []
-    for limit in limits:
-        window, reset = window_of(limit, moment)
-        keys.append(counter_key(limit.id, window, call_subject(limit, call)))
-        args += [limit.rate, reset + 1]  # expire just after the window ends
-        resets.append(reset)
-    refused, *counts = (int(value) for value in run_script(keys, args))
-    return Verdict(
-        allowed=not refused,
-        counts=tuple(
-            LimitCount(limit, count, reset)
-            for limit, count, reset in zip(limits, counts, resets, strict=True)
-        ),
-    )
+    return send_count(limits, call, at=at).verdict()
 
 
 def _redis_unavailable() -> bool:
@@ -423,7 +450,12 @@ def call_of(request: Request, view: Any, principal: Principal) -> Call:
 
 class ApiRateLimit(BaseThrottle):
     """DRF throttle of the API: runs after authentication and permissions, so refused
-    callers are not counted; superusers pass uncounted."""
+    callers are not counted; superusers pass uncounted.
+
+    A GET changes nothing, so its count is only sent here and its verdict read
+    when the answer is finalised (`settle`): the Redis round trip overlaps
+    the database's. Every other verb waits for the verdict before it runs.
+    """
 
     def allow_request(self, request: Request, view: Any) -> bool:
         global _paused_until
@@ -437,7 +469,11 @@ class ApiRateLimit(BaseThrottle):
         if time.monotonic() < _paused_until:
             return _redis_unavailable()
         try:
-            verdict = limits_count(limits, call)
+            pending = send_count(limits, call)
+            if call.verb == "GET":
+                setattr(request._request, PENDING_ATTRIBUTE, pending)
+                return True
+            verdict = pending.verdict()
         except (redis.RedisError, OSError):
             _paused_until = time.monotonic() + FAILURE_PAUSE
             return _redis_unavailable()
@@ -445,6 +481,26 @@ class ApiRateLimit(BaseThrottle):
         if not verdict.allowed:
             raise LimitExceeded(verdict.retry_after)
         return True
+
+
+def settle(request: Request) -> Exception | None:
+    """Read the verdict of a GET's count; return the error to answer instead, if any."""
+    global _paused_until
+    pending = getattr(request._request, PENDING_ATTRIBUTE, None)
+    if not isinstance(pending, PendingCount):
+        return None
+    delattr(request._request, PENDING_ATTRIBUTE)
+    try:
+        verdict = pending.verdict()
+    except (redis.RedisError, OSError):
+        _paused_until = time.monotonic() + FAILURE_PAUSE
+        try:
+            _redis_unavailable()
+        except ApiError as error:
+            return error
+        return None
+    setattr(request._request, VERDICT_ATTRIBUTE, verdict)
+    return None if verdict.allowed else LimitExceeded(verdict.retry_after)
 
 
 def add_rate_limit_headers(request: Request, response: HttpResponseBase) -> None:

@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from rbac.authentication import AdminSessionAuthentication, CredentialAuthentication
 from rbac.limits import ApiRateLimit, add_rate_limit_headers
+from rbac.limits import settle as settle_rate_limit
 from rbac.permissions import HasUsableRole, principal_of
 from rbac.policies import Principal, database_claims, database_role
 from services.api.access import Access, bind_access, can_reach_service
@@ -97,7 +98,10 @@ class ApiView(APIView):
     def finalize_response(
         self, request: Request, response: Response, *args: Any, **kwargs: Any
     ) -> Response:
-        """Add the rate limit headers (`rbac.limits`) to every answer, errors included."""
+        """Settle a GET's rate limit count, and add the limit headers to every answer."""
+        refusal = settle_rate_limit(request)
+        if refusal is not None:
+            response = self.handle_exception(refusal)
         response = super().finalize_response(request, response, *args, **kwargs)
         add_rate_limit_headers(request, response)
         return response

@@ -602,3 +602,36 @@ def test_admin_counters_view_and_reset_action(world: World, admin_client: Client
     posted = admin_client.post(f"/admin/rbac/limit/counters/?limit={limit.pk}", {"reset": limit.pk})
     assert posted.status_code == 302
     assert limits.limit_counters(limits.limit_info(limit))[1] == []
+
+
+# --- writes wait for the verdict ------------------------------------------------------
+
+
+def test_a_write_over_the_limit_writes_nothing(
+    client: Client, target_database: str, clock: Clock
+) -> None:
+    service = make_service("limited-writes", target_database)
+    role = Role.objects.create(name="writer")
+    AccessRule.objects.create(
+        role=role, service=service, component="_table/genres", verbs=["GET", "POST"]
+    )
+    app = App.objects.create(name="writer-app", default_role=role)
+    key = set_app_key(app)
+    Limit.objects.create(name="one-write", scope="app", app=app, verb="POST", rate=1)
+
+    def post(name: str) -> Any:
+        return client.post(
+            f"/api/v2/{service.name}/_table/genres",
+            {"resource": [{"name": name}]},
+            content_type="application/json",
+            headers={"X-API-Key": key},
+        )
+
+    assert post("space opera").status_code == 200
+    assert_refused(post("cyberpunk"), 50)
+    names = client.get(
+        f"/api/v2/{service.name}/_table/genres",
+        {"filter": "name in ('space opera', 'cyberpunk')"},
+        headers={"X-API-Key": key},
+    ).json()["resource"]
+    assert [row["name"] for row in names] == ["space opera"]

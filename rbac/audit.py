@@ -114,6 +114,8 @@ class AuditWriter:
         # returns only once every record queued before it is in the database.
         self.lock = threading.Lock()
         self.wake = threading.Event()
+        self.released = threading.Event()
+        self.closed = threading.Event()
         self.thread: threading.Thread | None = None
         self.pid = os.getpid()
 
@@ -148,10 +150,29 @@ class AuditWriter:
             self.wake.wait(FLUSH_SECONDS)
             self.wake.clear()
             try:
-                # The thread keeps its own database connection between passes.
-                self.drain(backlog_only=True)
+                # The thread keeps its database connection while records keep
+                # coming, and gives it back on the first idle pass.
+                if not self.drain(backlog_only=True) or self.released.is_set():
+                    connection.close()
             except Exception:  # the thread must outlive any failure
                 logger.exception("audit writer failed")
+            finally:
+                if self.released.is_set():
+                    self.released.clear()
+                    self.closed.set()
+
+    def release(self, timeout: float = 5.0) -> None:
+        """Write what is queued and have the thread close its connection now.
+
+        For whoever is about to drop the database (the test suite's teardown).
+        """
+        self.drain()
+        if self.thread is None or not self.thread.is_alive():
+            return
+        self.closed.clear()
+        self.released.set()
+        self.wake.set()
+        self.closed.wait(timeout)
 
     def drain(self, *, backlog_only: bool = False) -> int:
         """Write queued records now; return how many were taken off the queue.

@@ -18,6 +18,13 @@ boundary.
 
 One Lua script (run with EVALSHA) reads every applicable counter and, only
 when none is exhausted, increments them all: a refused call consumes nothing.
+Far from a limit, a process asks for a lease of calls at once (up to
+MAX_LEASE, never more than 1/LEASE_SHARE of what remains) and spends it
+without asking Redis again; below LEASE_SHARE remaining calls it asks for one
+call at a time, so counting is exact where it matters. Leased calls are
+counted in Redis when granted: the rate is never exceeded, and a caller may
+be refused at most a few calls early while other processes still hold leased
+calls. `X-RateLimit-Remaining` leaves out this process's unused lease.
 Responses subject to a limit carry `X-RateLimit-Limit`, `X-RateLimit-Remaining`
 and `X-RateLimit-Reset` of the tightest one (least remaining); the reset is in
 seconds from now, as `Retry-After` and the IETF RateLimit header fields draft
@@ -88,22 +95,36 @@ VERDICT_ATTRIBUTE = "sluicegate_rate_limit"
 
 # KEYS: the counters; ARGV: rate and time-to-live of each, in KEYS' order.
 # Returns {refused (0/1), count of each counter}; counts only when none is exhausted.
+# ARGV per key: rate, seconds to expiry, calls wanted (this one and a lease).
+# Returns refused, then per key the count after the call and the calls granted.
 COUNT_SCRIPT = """
-local counts = {}
+local counts, grants = {}, {}
 local refused = 0
 for i = 1, #KEYS do
   counts[i] = tonumber(redis.call('GET', KEYS[i]) or '0')
-  if counts[i] >= tonumber(ARGV[2 * i - 1]) then refused = 1 end
+  grants[i] = 0
+  if counts[i] >= tonumber(ARGV[3 * i - 2]) then refused = 1 end
 end
 if refused == 0 then
   for i = 1, #KEYS do
-    counts[i] = redis.call('INCR', KEYS[i])
-    if counts[i] == 1 then redis.call('EXPIRE', KEYS[i], ARGV[2 * i]) end
+    grants[i] = math.min(tonumber(ARGV[3 * i]), tonumber(ARGV[3 * i - 2]) - counts[i])
+    counts[i] = redis.call('INCRBY', KEYS[i], grants[i])
+    if counts[i] == grants[i] then redis.call('EXPIRE', KEYS[i], ARGV[3 * i - 1]) end
   end
 end
-table.insert(counts, 1, refused)
-return counts
+local reply = {refused}
+for i = 1, #KEYS do
+  table.insert(reply, counts[i])
+  table.insert(reply, grants[i])
+end
+return reply
 """
+# A process far from a limit takes calls in leases: up to MAX_LEASE at once,
+# never more than 1/LEASE_SHARE of what remains; below LEASE_SHARE remaining
+# calls, one at a time (exact).
+MAX_LEASE = 32
+LEASE_SHARE = 64
+MAX_LEASED_KEYS = 10_000
 
 
 def now() -> float:
@@ -314,17 +335,37 @@ _own = threading.local()
 
 
 @dataclass(slots=True)
+class Lease:
+    """Calls of one counter this process was granted and has not used yet."""
+
+    left: int  # granted (already counted in Redis), not yet used
+    counted: int  # the counter's value in Redis after the last grant
+
+
+_leases: dict[str, Lease] = {}
+_leases_lock = threading.Lock()
+
+
+def lease_size(rate: int, counted: int) -> int:
+    """Calls to ask for (this one included): 1 near the limit, more the further from it."""
+    return max(1, min(MAX_LEASE, (rate - counted) // LEASE_SHARE))
+
+
+@dataclass(slots=True)
 class PendingCount:
-    """A count sent to Redis whose answer is read later (`verdict`)."""
+    """A count of one call: decided from this process's leases, or sent to Redis."""
 
     limits: tuple[LimitInfo, ...]
     resets: tuple[int, ...]
     keys: list[str]
     args: list[int]
-    conn: Any
+    conn: Any = None
+    decided: Verdict | None = None
 
     def verdict(self) -> Verdict:
-        """Read Redis's answer. Raises redis.RedisError (the connection is then dropped)."""
+        """The verdict. Raises redis.RedisError (the connection is then dropped)."""
+        if self.decided is not None:
+            return self.decided
         with _dropping_on_failure(self.conn):
             try:
                 reply = self.conn.read_response()
@@ -334,14 +375,23 @@ class PendingCount:
                     "EVAL", script, len(self.keys), *self.keys, *self.args, check_health=False
                 )
                 reply = self.conn.read_response()
-        refused, *counts = (int(value) for value in reply)
-        return Verdict(
-            allowed=not refused,
-            counts=tuple(
-                LimitCount(limit, count, reset)
-                for limit, count, reset in zip(self.limits, counts, self.resets, strict=True)
-            ),
-        )
+        refused, *rest = (int(value) for value in reply)
+        counts: list[LimitCount] = []
+        with _leases_lock:
+            if len(_leases) > MAX_LEASED_KEYS:
+                _leases.clear()  # old windows' leases; what they held stays counted
+            for index, (limit, key, reset) in enumerate(
+                zip(self.limits, self.keys, self.resets, strict=True)
+            ):
+                count, granted = rest[2 * index], rest[2 * index + 1]
+                lease = _leases.get(key)
+                left = lease.left if lease is not None else 0
+                if not refused:
+                    left += granted - 1
+                    _leases[key] = Lease(left, count)
+                counts.append(LimitCount(limit, count - left, reset))
+        self.decided = Verdict(allowed=not refused, counts=tuple(counts))
+        return self.decided
 
 
 @contextmanager
@@ -355,23 +405,39 @@ def _dropping_on_failure(conn: Any) -> Iterator[None]:
 
 
 def send_count(limits: Iterable[LimitInfo], call: Call, *, at: float | None = None) -> PendingCount:
-    """Send the count of `call` against every one of `limits`; read it with `.verdict()`.
+    """Count `call` against every one of `limits`; read the verdict with `.verdict()`.
 
-    The script runs on a Redis connection of this thread's own: the request
-    path skips redis-py's pool and retry layers, half the CPU of
-    `Script.__call__`. Raises redis.RedisError when Redis fails; on any
-    failure the connection is dropped and the next call opens a new one.
+    When this process still holds leased calls of every counter involved, the
+    call takes one of each and Redis is not asked (those calls were counted
+    there when leased). Otherwise the script is sent, asking for a new lease
+    of each, on a Redis connection of this thread's own: the request path
+    skips redis-py's pool and retry layers. Raises redis.RedisError when
+    Redis fails; on any failure the connection is dropped and the next call
+    opens a new one.
     """
     moment = now() if at is None else at
     limits = tuple(limits)
     keys: list[str] = []
-    args: list[int] = []
     resets: list[int] = []
     for limit in limits:
         window, reset = window_of(limit, moment)
         keys.append(counter_key(limit.id, window, call_subject(limit, call)))
-        args += [limit.rate, reset + 1]  # expire just after the window ends
         resets.append(reset)
+    args: list[int] = []
+    with _leases_lock:
+        leases = [_leases.get(key) for key in keys]
+        if all(lease is not None and lease.left > 0 for lease in leases):
+            counts = []
+            for limit, lease, reset in zip(limits, leases, resets, strict=True):
+                assert lease is not None
+                lease.left -= 1
+                counts.append(LimitCount(limit, lease.counted - lease.left, reset))
+            verdict = Verdict(allowed=True, counts=tuple(counts))
+            return PendingCount(limits, tuple(resets), keys, args, decided=verdict)
+        for limit, lease, reset in zip(limits, leases, resets, strict=True):
+            counted = lease.counted if lease is not None else 0
+            # Expire just after the window ends.
+            args += [limit.rate, reset + 1, lease_size(limit.rate, counted)]
     client, script = _connection()
     conn: Any = getattr(_own, "conn", None)
     if conn is None or _own.client is not client or _own.pid != os.getpid():
@@ -393,6 +459,8 @@ def forget_limiter() -> None:
     _client = None
     _paused_until = 0.0
     _last_warning = -math.inf
+    with _leases_lock:
+        _leases.clear()
 
 
 def limits_count(limits: Iterable[LimitInfo], call: Call, *, at: float | None = None) -> Verdict:

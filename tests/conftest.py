@@ -38,6 +38,15 @@ def demo_database(
         drop_database(name)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _audit_writer_released(django_db_setup: None) -> Iterator[None]:
+    """Before the test database is dropped, the audit writer gives its connection back."""
+    yield
+    from rbac.audit import writer
+
+    writer.release()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_access_state() -> Iterator[None]:
     """Each test starts from the access configuration and services in its own database."""

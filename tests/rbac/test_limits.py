@@ -635,3 +635,32 @@ def test_a_write_over_the_limit_writes_nothing(
         headers={"X-API-Key": key},
     ).json()["resource"]
     assert [row["name"] for row in names] == ["space opera"]
+
+
+# --- leases far from a limit ------------------------------------------------------------
+
+
+def redis_counters() -> dict[str, int]:
+    client = redis.Redis.from_url(redis_url())
+    return {
+        key.decode(): int(client.get(key) or 0)
+        for key in client.scan_iter(match=f"{limits.KEY_PREFIX}:*")
+    }
+
+
+def test_far_from_the_limit_calls_are_leased_and_headers_stay_exact(world: World) -> None:
+    world.limit(scope="instance", rate=100_000, period="minute")
+    for made in range(1, limits.MAX_LEASE + 2):
+        response = world.callers["p1"].get(world.a.name)
+        assert limit_headers(response) == ("100000", str(100_000 - made), "50")
+        (counted,) = redis_counters().values()
+        # One lease covers the first MAX_LEASE calls; the next call takes another.
+        expected = limits.MAX_LEASE if made <= limits.MAX_LEASE else 2 * limits.MAX_LEASE
+        assert counted == expected
+
+
+def test_near_the_limit_every_call_is_counted_in_redis(world: World) -> None:
+    world.limit(scope="instance", rate=limits.LEASE_SHARE + 2, period="minute")
+    for made in range(1, 4):
+        world.callers["p1"].get(world.a.name)
+        assert list(redis_counters().values()) == [made]

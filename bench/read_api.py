@@ -500,6 +500,10 @@ def best_of(rounds: list[dict[str, Any]]) -> dict[str, Any]:
 def environments() -> tuple[dict[str, str], dict[str, str]]:
     """Return the environment of every server, and Sluicegate's (with its encryption key)."""
     base = {**os.environ, "SECRET_KEY": secrets.token_urlsafe(50), "DEBUG": "false"}
+    # Steady state: S serves three clients' load (S, P, L), so with gunicorn's
+    # recycling (every ~50,000 requests, a fork and cold caches) it would
+    # restart its workers mid-measurement more often than the others.
+    base["WEB_MAX_REQUESTS"] = "0"
     base["DATABASE_URL"] = os.environ.get("DATABASE_URL") or str(settings.DATABASE_URL or "")
     base["REDIS_URL"] = os.environ.get("REDIS_URL") or str(settings.REDIS_URL or "")
     return base, {**base, "SLUICEGATE_ENCRYPTION_KEYS": Fernet.generate_key().decode()}

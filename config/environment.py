@@ -84,30 +84,28 @@ def parse_bool(name: str, raw: str | None, *, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name} must be one of true/false/1/0/yes/no/on/off.")
 
 
-def parse_positive_int(name: str, raw: str | None, *, default: int) -> int:
-    """Return the whole number (at least 1) a variable spells; raise ImproperlyConfigured otherwise."""
+def parse_int(name: str, raw: str | None, *, default: int, minimum: int) -> int:
+    """Return the whole number (at least `minimum`) a variable spells; raise otherwise."""
     if raw is None or not raw.strip():
         return default
     try:
         value = int(raw.strip())
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be a whole number.") from None
-    if value < 1:
-        raise ImproperlyConfigured(f"{name} must be at least 1.")
+    if value < minimum:
+        least = "0 or more" if minimum == 0 else f"at least {minimum}"
+        raise ImproperlyConfigured(f"{name} must be {least}.")
     return value
+
+
+def parse_positive_int(name: str, raw: str | None, *, default: int) -> int:
+    """Return the whole number (at least 1) a variable spells; raise ImproperlyConfigured otherwise."""
+    return parse_int(name, raw, default=default, minimum=1)
 
 
 def parse_whole_number(name: str, raw: str | None, *, default: int) -> int:
     """Return the whole number (0 or more) a variable spells; raise ImproperlyConfigured otherwise."""
-    if raw is None or not raw.strip():
-        return default
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a whole number.") from None
-    if value < 0:
-        raise ImproperlyConfigured(f"{name} must be 0 or more.")
-    return value
+    return parse_int(name, raw, default=default, minimum=0)
 
 
 def parse_seconds(name: str, raw: str | None, *, default: float) -> float:

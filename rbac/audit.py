@@ -37,6 +37,7 @@ from django.utils import timezone
 from psycopg import sql as pg_sql
 
 from rbac.policies import Principal
+from services.api.tunnel import effective_verb
 
 logger = logging.getLogger(__name__)
 audit_logger = logging.getLogger("sluicegate.audit")
@@ -48,8 +49,6 @@ QUEUE_SIZE = 20_000
 # When the queue is full the request waits this long for room before the record is dropped.
 PUT_TIMEOUT = 2.0
 PURGE_BATCH = 5_000
-TUNNEL_HEADERS = ("HTTP_X_HTTP_METHOD", "HTTP_X_METHOD_OVERRIDE")
-TUNNELLED = frozenset({"GET", "PUT", "PATCH", "DELETE"})
 FIELDS = (
     "time",
     "request_id",
@@ -293,20 +292,6 @@ def client_ip(request: HttpRequest) -> str | None:
     return str(address)
 
 
-def verb_of(request: HttpRequest) -> str:
-    """The verb a request asked for: a POST may tunnel another through a header or `?method=`."""
-    method = request.method or ""
-    if method == "POST":
-        for header in TUNNEL_HEADERS:
-            tunnelled = str(request.META.get(header, "")).upper()
-            if tunnelled in TUNNELLED:
-                return tunnelled
-        tunnelled = request.GET.get("method", "").upper()
-        if tunnelled in TUNNELLED:
-            return tunnelled
-    return method[:8]
-
-
 def audit_tuple(
     request: HttpRequest, status: int, rows: int | None, started: float, duration_ms: float
 ) -> tuple[Any, ...]:
@@ -336,7 +321,7 @@ def audit_tuple(
         request.path.replace("\x00", "")[:2048],
         str(kwargs.get("service", ""))[:64],
         str(kwargs.get("table", ""))[:255],
-        verb_of(request),
+        effective_verb(request)[:8],
         status,
         rows,
         duration_ms,

@@ -63,6 +63,7 @@ from rbac.permissions import principal_of
 from rbac.policies import Principal
 from rbac.state import RbacState, current_state
 from services.api.errors import ApiError
+from services.api.tunnel import effective_verb
 
 if TYPE_CHECKING:
     from django.http.response import HttpResponseBase
@@ -486,18 +487,6 @@ def _redis_unavailable() -> bool:
 # --- the API's throttle -----------------------------------------------------------
 
 
-def call_verb(request: Request) -> str:
-    """The verb a request acts with: a POST tunnelling another verb counts as that verb."""
-    method = str(request.method).upper()
-    if method == "POST":
-        from services.api.views import TUNNELLED_METHODS, overridden_method
-
-        tunnelled = overridden_method(request)
-        if tunnelled in TUNNELLED_METHODS:
-            return tunnelled
-    return method
-
-
 def call_of(request: Request, view: Any, principal: Principal) -> Call:
     """Describe an authenticated API request for matching limits."""
     service = getattr(view, "kwargs", {}).get("service")
@@ -512,7 +501,7 @@ def call_of(request: Request, view: Any, principal: Principal) -> Call:
         role_id=principal.role.id if principal.role is not None else None,
         service=service or None,
         endpoint=endpoint,
-        verb=call_verb(request),
+        verb=effective_verb(request),
     )
 
 

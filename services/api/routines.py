@@ -25,7 +25,8 @@ from services.api.describe import label
 from services.api.errors import ApiError
 from services.api.params import parse_bool, read_query
 from services.api.reads import json_response
-from services.api.views import ApiView, forbidden, overridden_method
+from services.api.tunnel import overridden_method
+from services.api.views import ApiView, forbidden
 from services.pools import autocommit_connection, write_transaction
 from services.sql.errors import QueryError
 from services.sql.routines import (

@@ -24,13 +24,8 @@ from rbac import policies
 from services.api.describe import describe_field
 from services.api.errors import ApiError
 from services.api.params import parse_bool
-from services.api.views import (
-    ApiView,
-    SchemaIndexView,
-    SchemaTableView,
-    forbidden,
-    overridden_method,
-)
+from services.api.tunnel import TUNNELLED_METHODS, overridden_method
+from services.api.views import ApiView, SchemaIndexView, SchemaTableView, forbidden
 from services.connection import ServiceConfig
 from services.pools import write_transaction
 from services.sql.ddl import (
@@ -52,7 +47,6 @@ logger = logging.getLogger(__name__)
 
 # Tiers of `policies.resolve` that come from a `*` rule (on this service, on every service).
 STAR_TIERS = frozenset({2, 5})
-TUNNELLED = ("GET", "PUT", "PATCH", "DELETE")
 FIELDS = "_field"
 NO_CREATE_DATA = "No data in schema create request."
 NO_UPDATE_DATA = "No data in schema update request."
@@ -198,7 +192,7 @@ class SchemaWriter(ApiView):
     def tunnel(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse | None:
         """A POST carrying `X-HTTP-Method: GET|PUT|PATCH|DELETE` runs that verb instead."""
         method = overridden_method(request)
-        if method in TUNNELLED and hasattr(self, method.lower()):
+        if method in TUNNELLED_METHODS and hasattr(self, method.lower()):
             return getattr(self, method.lower())(request, *args, **kwargs)  # type: ignore[no-any-return]
         return None
 

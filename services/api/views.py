@@ -30,15 +30,13 @@ from services.api.idempotency import with_idempotency
 from services.api.params import parse_bool
 from services.api.reads import ReadContext, json_response
 from services.api.registry import active_service_labels, service_config
+from services.api.tunnel import TUNNELLED_METHODS, overridden_method
 from services.api.writes import WriteContext, read_body, write_records
 from services.connection import ServiceConfig
 from services.pools import DbIdentity, ServiceUnavailable, set_db_identity
 from services.schema_cache import get_snapshot, refresh_snapshot
 from services.sql.policy import Policy
 from services.sql.schema import SchemaSnapshot, Table
-
-OVERRIDE_HEADERS = ("HTTP_X_HTTP_METHOD", "HTTP_X_METHOD_OVERRIDE")
-TUNNELLED_METHODS = ("GET", "PUT", "PATCH", "DELETE")
 
 
 def request_values(request: Request) -> dict[str, Any]:
@@ -47,15 +45,6 @@ def request_values(request: Request) -> dict[str, Any]:
     if request.method == "POST" and isinstance(request.data, dict):
         values.update(request.data)
     return values
-
-
-def overridden_method(request: Request) -> str | None:
-    meta = request._request.META
-    for header in OVERRIDE_HEADERS:
-        if meta.get(header):
-            return str(meta[header]).upper()
-    method = request.query_params.get("method")
-    return method.upper() if method else None
 
 
 class FixedNegotiation(BaseContentNegotiation):

@@ -20,6 +20,7 @@ from rbac.models import AccessRule, App, Role, UserAppRole
 from services.models import Service
 from tests.rbac.ldap.conftest import GROUPS, PEOPLE, READER_DN, READER_PASSWORD, Directory
 from tests.rbac.ldap.conftest import group_dn as dn_of
+from tests.rbac.test_sessions import SESSION_KEYS
 from tests.services.api.conftest import make_service
 
 pytestmark = pytest.mark.django_db
@@ -28,21 +29,6 @@ URL = "/api/v2/user/session"
 PASSWORD = "directory-pass-1"
 LOCAL_PASSWORD = "local-pass-1"
 UNAVAILABLE = "The directory server cannot be reached right now; try again shortly."
-SESSION_KEYS = {
-    "session_token",
-    "session_id",
-    "id",
-    "name",
-    "first_name",
-    "last_name",
-    "email",
-    "is_sys_admin",
-    "role",
-    "role_id",
-    "token_expiry_date",
-    "last_login_date",
-    "host",
-}
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,1 @@
+"""HubSpot: the HTTP client with its shared rate limiter, and a local HubSpot-compatible simulator."""

@@ -1,13 +1,14 @@
 """The WSGI application: API calls skip the middleware that only browsers need.
 
-A call to `/api/` without a browser session (an API key, a session token, an
-OAuth bearer) has no use for Django's sessions, CSRF cookies, logged-in user
-or flash messages; loading and saving them costs a good share of a small
-read. Such calls go through a handler built from `MIDDLEWARE` without those
-four; everything else (the admin, the OAuth pages, and API calls that carry
-the admin's session cookie, which the API's session authentication reads,
-CSRF-checked) goes through the full stack. Both handlers share the URLs,
-views and every other middleware, in the same order.
+A call to `/api/v2/` without a browser session (an API key, a session token,
+an OAuth bearer) has no use for Django's sessions, CSRF cookies, logged-in
+user or flash messages, nor for what serves pages: static files, slash
+redirects, frame options for HTML. Running them costs a good share of a small
+read. Such calls go through a handler built from `MIDDLEWARE` without those;
+everything else (the admin, the OAuth pages, the API docs page, and API calls
+that carry the admin's session cookie, which the API's session
+authentication reads, CSRF-checked) goes through the full stack. Both
+handlers share the URLs, views and every other middleware, in the same order.
 """
 
 from __future__ import annotations
@@ -26,9 +27,14 @@ BROWSER_ONLY = frozenset(
         "django.middleware.csrf.CsrfViewMiddleware",
         "django.contrib.auth.middleware.AuthenticationMiddleware",
         "django.contrib.messages.middleware.MessageMiddleware",
+        # Pages only: `/api/v2/` serves no static file, has a route for every
+        # path (no slash redirects) and answers JSON, never a page to frame.
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+        "django.middleware.common.CommonMiddleware",
+        "django.middleware.clickjacking.XFrameOptionsMiddleware",
     }
 )
-API_PREFIX = "/api/"
+API_PREFIX = "/api/v2/"
 
 
 class ApiHandler(WSGIHandler):

@@ -62,6 +62,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "rest_framework",
+    # Swagger UI's files for /api/docs, served from here (no CDN).
+    "drf_spectacular_sidecar",
     "oauth2_provider",
     "corsheaders",
     "django_celery_beat",
@@ -76,7 +78,7 @@ MIDDLEWARE = [
     "rbac.audit.AuditMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "corsheaders.middleware.CorsMiddleware",
+    "rbac.cors.CorsMiddleware",
     "rbac.cors.AppOriginMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -157,10 +159,14 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "services.api.errors.exception_handler",
+    # drf-spectacular describes the views (`_spec` documents); `extend_schema` needs it.
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
 # Largest request body accepted (bytes); larger ones answer 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = ENV.max_body_bytes
+# drf-spectacular writes OpenAPI 3.1 (JSON Schema 2020-12), which `_spec` documents promise.
+SPECTACULAR_SETTINGS = {"OAS_VERSION": "3.1.0", "TITLE": "Sluicegate"}
 
 # OAuth 2.0 (django-oauth-toolkit): the provider's own models (model names, not secrets).
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"

@@ -97,14 +97,21 @@ def signing_key() -> bytes:
     return hmac.new(settings.SECRET_KEY.encode(), KEY_LABEL, hashlib.sha256).digest()
 
 
-def issue_session(*, user_id: int, app_id: int | None) -> tuple[str, SessionClaims]:
-    """Return a new token for `user_id` through `app_id`, and its claims."""
+def issue_session(
+    *, user_id: int, app_id: int | None, lifetime: timedelta | None = None
+) -> tuple[str, SessionClaims]:
+    """Return a new token for `user_id` through `app_id`, and its claims.
+
+    `lifetime` caps the token below the configured session lifetime, with no
+    refresh beyond it (e.g. the credential an API docs page starts with).
+    """
     issued = now().replace(microsecond=0)
-    lifetime = timedelta(seconds=int(settings.SLUICEGATE_SESSION_LIFETIME))
+    configured = timedelta(seconds=int(settings.SLUICEGATE_SESSION_LIFETIME))
     window = timedelta(seconds=int(settings.SLUICEGATE_SESSION_REFRESH_WINDOW))
-    return _issue(
-        user_id=user_id, app_id=app_id, issued=issued, refresh_until=issued + max(lifetime, window)
-    )
+    refresh_until = issued + max(configured, window)
+    if lifetime is not None:
+        refresh_until = min(refresh_until, issued + lifetime)
+    return _issue(user_id=user_id, app_id=app_id, issued=issued, refresh_until=refresh_until)
 
 
 def _issue(

@@ -30,6 +30,7 @@ from rbac.sessions import (
 from rbac.state import current_state
 from rbac.throttle import LoginThrottled
 from services.api.errors import ApiError
+from services.api.platform_spec import session_schema
 from services.api.write_bodies import read_body
 
 NO_SESSION = "No session token was given."
@@ -98,6 +99,7 @@ def session_object(
     }
 
 
+@session_schema
 class SessionView(APIView):
     """POST logs in, GET reads, PUT refreshes, DELETE logs out."""
 

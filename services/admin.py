@@ -13,6 +13,9 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from config.admin_buttons import ObjectButton, ObjectButtonsAdmin
 from services.models import Service
@@ -84,6 +87,8 @@ class ServiceAdmin(ObjectButtonsAdmin[Service]):
     """Database services: connection settings, limits, and test/refresh buttons."""
 
     form = ServiceAdminForm
+    # The object buttons' page, plus an "Open API docs" link.
+    change_form_template = "api_docs/service_change_form.html"
     object_buttons = (
         ObjectButton(
             "test_connection",
@@ -96,7 +101,7 @@ class ServiceAdmin(ObjectButtonsAdmin[Service]):
             "Re-read tables, views and routines from the database",
         ),
     )
-    list_display = ("name", "label", "host", "database", "active")
+    list_display = ("name", "label", "host", "database", "active", "api_docs")
     list_filter = ("active", "sslmode")
     search_fields = ("name", "label", "description", "host", "database")
     readonly_fields = ("created_at", "updated_at")
@@ -122,6 +127,14 @@ class ServiceAdmin(ObjectButtonsAdmin[Service]):
         ),
         ("History", {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
     )
+
+    @admin.display(description="API docs")
+    def api_docs(self, obj: Service) -> SafeString | str:
+        """A link to the service's Swagger UI; none for an inactive service (it has no API)."""
+        if not obj.active:
+            return self.get_empty_value_display()
+        url = reverse("api-docs", args=[obj.name])
+        return format_html('<a href="{}" target="_blank" rel="noopener">Open API docs</a>', url)
 
     # --- change-page buttons ---
 

@@ -84,6 +84,11 @@ class ApiView(APIView):
             DbIdentity(pg_role=database_role(principal), claims=database_claims(principal))
         )
 
+    @property
+    def default_response_headers(self) -> dict[str, str]:
+        """None: `Allow` goes on 405 answers only (see `finalize_response`), as DreamFactory does."""
+        return {}
+
     def finalize_response(
         self, request: Request, response: Response, *args: Any, **kwargs: Any
     ) -> Response:
@@ -92,6 +97,8 @@ class ApiView(APIView):
         if refusal is not None:
             response = self.handle_exception(refusal)
         response = super().finalize_response(request, response, *args, **kwargs)
+        if response.status_code == 405:
+            response["Allow"] = ", ".join(self.allowed_methods)
         add_rate_limit_headers(request, response)
         return response
 
@@ -168,7 +175,7 @@ class ServicesView(ApiView):
 class ServiceView(ApiView):
     """GET /api/v2/{service}: the service's resources."""
 
-    RESOURCES = ("_schema", "_table", "_proc", "_func")
+    RESOURCES = ("_schema", "_table", "_proc", "_func", "_spec")
 
     def get(self, request: Request, service: str) -> HttpResponse:
         self.service(service)

@@ -51,7 +51,7 @@ def test_services_and_resources_are_listed(api: Api) -> None:
     assert {"name": api.service, "label": api.service.title(), "type": "pgsql"} in services
     names = api.get("/api/v2", as_list="true").json()["resource"]
     assert api.service in names
-    resources = [{"name": name} for name in ("_schema", "_table", "_proc", "_func")]
+    resources = [{"name": name} for name in ("_schema", "_table", "_proc", "_func", "_spec")]
     assert api.get("").json() == {"resource": resources}
 
 

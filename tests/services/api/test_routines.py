@@ -411,7 +411,7 @@ def test_listing_functions_and_procedures(api: Api) -> None:
 
 def test_service_lists_proc_and_func_resources(api: Api) -> None:
     assert api.get("", as_list="true").json() == {
-        "resource": ["_schema", "_table", "_proc", "_func"]
+        "resource": ["_schema", "_table", "_proc", "_func", "_spec"]
     }
 
 

@@ -99,6 +99,7 @@ def print_banner_when_up(port: str, data_dir: Path) -> None:
 Sluicegate is running.
   Admin:   {base}/admin/   user: admin   password: {password}
   API:     {base}/api/v2/demo/_table   (the demo CRM)
+  Docs:    {base}/api/docs/demo   (Swagger UI; signed in to the admin, it is ready to try)
   Health:  {base}/health/ready
   Try:     curl -s -H "X-API-Key: {key}" "{base}/api/v2/demo/_table/contacts?limit=3&fields=id,email,status"
   As app:  curl -s -H "X-API-Key: {app_key}" "{base}/api/v2/demo/_table/contacts?limit=3"

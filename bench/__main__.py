@@ -14,7 +14,7 @@ import time
 
 import django
 
-BENCHMARKS = ("demo_load", "catalog", "read_api", "write_api")
+BENCHMARKS = ("demo_load", "catalog", "read_api", "write_api", "sync_push")
 
 
 def main() -> int:

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from services.demo import load_demo
 from services.demo.accounts import ensure_demo_admin, ensure_demo_api_key, ensure_demo_app
 from services.demo.service import register_demo_service
+from services.demo.sync_job import register_demo_sync
 
 
 class Command(BaseCommand):
@@ -41,3 +42,8 @@ class Command(BaseCommand):
             self.stdout.write("Created the demo admin user 'admin'.")
         ensure_demo_api_key(settings.SLUICEGATE_DATA_DIR)
         ensure_demo_app(settings.SLUICEGATE_DATA_DIR, service)
+        job = register_demo_sync(service)
+        self.stdout.write(
+            f"Sync job '{job.name}' pushes contacts to {job.account.base_url} "
+            f"every {job.interval_seconds or 0} s."
+        )

@@ -10,6 +10,8 @@ each in a separate process. Targets: S >= 2x D and S >= 0.6x R in req/s.
 (P) is S again, through an app key whose role hides two columns and filters
 rows with a lookup (a filter every row passes, so P and S answer the same
 rows): the cost of the policy. Target: P >= 0.9x S.
+(X) is S's one-row read with a no-op pre_process event script on it, measured
+interleaved with S again: the p50 a script adds. Target: <= 3 ms.
 The traffic controls (rate limits and the audit trail) are measured the same
 way: (L) is P through a second app whose rate limit is never reached, on S
 (auditing on, as production runs it), and (O) is P's key on a second
@@ -40,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -73,6 +76,7 @@ from rbac.keys import key_digest, revoke_admin_key, set_app_key
 from rbac.models import AccessRule, AdminApiKey, App, AuditRecord, Limit, Lookup, Role
 from services.demo import drop_database, load_demo
 from services.models import Service
+from services.scripting.models import EventScript
 
 DEMO_DATABASE = "sluicegate_bench_demo"
 CONNECTIONS = 8
@@ -93,6 +97,9 @@ HIDDEN_COLUMNS = frozenset({"phone", "birthday"})
 POLICY_FILTER = "id != {blocked}"
 POLICY_LOOKUP = ("blocked", "0")
 API = "/api/v2/bench/_table/contacts"
+NOOP_SCRIPT = "bench._table.contacts.{id}.get.pre_process"
+TARGET_SCRIPT_MS = 3.0
+SCRIPTS_SETTLE_SECONDS = 2.5  # every gunicorn worker re-reads the scripts' version each second
 # PostgreSQL application_name of D's and R's sessions; S's are the demo
 # database's other client sessions, whatever Sluicegate names them.
 APP_NAMES = {"D": "bench-drf", "R": "bench-raw"}
@@ -580,6 +587,42 @@ def measure(
     return results, notes
 
 
+def measure_script_cost(servers: list[Server], seconds: float, rounds: int) -> list[str]:
+    """X: S's one-row read with a no-op pre_process script, interleaved with S; the p50 added."""
+    sluicegate = next(server for server in servers if server.key == "S")
+    scripted = Server("X", sluicegate.port, sluicegate.process, sluicegate.log)
+    scripted.headers = sluicegate.headers
+    case = CASES[0]
+    without: list[dict[str, Any]] = []
+    with_script: list[dict[str, Any]] = []
+    script = EventScript.objects.create(name=NOOP_SCRIPT, source="pass")
+    try:
+        for _ in range(rounds):
+            script.active = True
+            script.save()
+            time.sleep(SCRIPTS_SETTLE_SECONDS)
+            with_script.append(load_with_cpu(scripted, case, seconds))
+            script.active = False
+            script.save()
+            time.sleep(SCRIPTS_SETTLE_SECONDS)
+            without.append(load_with_cpu(sluicegate, case, seconds))
+        runs = script.runs.count()
+    finally:
+        script.delete()
+    x, s = best_of(with_script), best_of(without)
+    added = x["p50_ms"] - s["p50_ms"]
+    verdict = (
+        "ERR"
+        if x["errors"] or s["errors"] or not runs
+        else ("ok" if added <= TARGET_SCRIPT_MS else "HIGH")
+    )
+    return [
+        f"X = S + a no-op pre_process script, {case.label}: p50 {x['p50_ms']:.1f} ms"
+        f" vs S {s['p50_ms']:.1f} ms: +{added:.1f} ms (<= {TARGET_SCRIPT_MS:g}) {verdict};"
+        f" req/s {x['rps']:.0f} vs {s['rps']:.0f}; script runs recorded: {runs}"
+    ]
+
+
 def exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
     """Turn SIGTERM into SystemExit, so cleanup in `finally` blocks runs."""
     raise SystemExit(128 + signum)
@@ -612,6 +655,7 @@ def run() -> list[str]:
         results, more_notes = measure(servers, seconds, rounds)
         keep_logs = any(r["errors"] for r in results.values())
         lines = report(results, seconds, rounds)
+        lines += measure_script_cost(servers, seconds, rounds)
         lines.append(
             f"machine load average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
         )

@@ -170,3 +170,6 @@ class ServiceAdmin(ObjectButtonsAdmin[Service]):
         if isinstance(result, ProbeResult):
             for warning in result.warnings:
                 self.message_user(request, f"Service '{service.name}' {warning}.", messages.WARNING)
+
+
+from services import admin_scripts  # noqa: E402, F401  (registers the event scripts' admin)

@@ -235,3 +235,7 @@ class Service(models.Model):
             assume_roles=self.assume_roles,
             stamp=f"{self.pk}:{updated}",
         )
+
+
+# Event scripts live in their own package; importing them here registers them with the app.
+from services.scripting.models import EventScript, ScriptHttpHost, ScriptRun  # noqa: E402, F401

@@ -35,6 +35,7 @@ from services.api.writes import WriteContext, read_body, write_records
 from services.connection import ServiceConfig
 from services.pools import DbIdentity, ServiceUnavailable, set_db_identity
 from services.schema_cache import get_snapshot, refresh_snapshot
+from services.scripting.dispatch import Fired, ScriptAnswer, post_process, pre_process
 from services.sql.policy import Policy
 from services.sql.schema import SchemaSnapshot, Table
 
@@ -74,6 +75,7 @@ class ApiView(APIView):
     throttle_classes = (ApiRateLimit,)
     principal: Principal
     access: Access
+    scripts: Fired | None = None  # the request's event, when event scripts are configured for it
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
@@ -83,6 +85,13 @@ class ApiView(APIView):
         set_db_identity(
             DbIdentity(pg_role=database_role(principal), claims=database_claims(principal))
         )
+        self.scripts = pre_process(self, request, kwargs)
+
+    def handle_exception(self, exc: Exception) -> Response:
+        """A pre_process script's own answer is sent as it is."""
+        if isinstance(exc, ScriptAnswer):
+            return exc.response  # type: ignore[return-value]  # finalize_response takes any response
+        return super().handle_exception(exc)
 
     @property
     def default_response_headers(self) -> dict[str, str]:
@@ -92,7 +101,9 @@ class ApiView(APIView):
     def finalize_response(
         self, request: Request, response: Response, *args: Any, **kwargs: Any
     ) -> Response:
-        """Settle a GET's rate limit count, and add the limit headers to every answer."""
+        """Run post_process scripts, settle a GET's rate limit count, add the limit headers."""
+        if self.scripts is not None:
+            response = post_process(self, request, response, self.scripts)  # type: ignore[assignment]  # any response
         refusal = settle_rate_limit(request)
         if refusal is not None:
             response = self.handle_exception(refusal)

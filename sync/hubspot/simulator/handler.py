@@ -103,9 +103,12 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             self._write(status, payload, {**admitted.headers, **headers})
             return
         if fault in ("timeout", "drop"):
+            # Counted on arrival, as HubSpot does: a request held past its
+            # client's timeout still counts in the window it arrived in (and
+            # never in the stats of whatever runs after it).
+            state.requests.count(admitted.key, fault)
             if fault == "timeout":
                 self.server.stopping.wait(config.fault_timeout_seconds)
-            state.requests.count(admitted.key, fault)
             self._cut()
             return
         host, port = self.server.server_address[:2]
@@ -117,9 +120,9 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             state.requests.count(admitted.key, fault)
             self._cut()
             return
+        state.requests.count(admitted.key, str(response.status))
         if fault == "slow":
             self.server.stopping.wait(config.fault_timeout_seconds)
-        state.requests.count(admitted.key, str(response.status))
         self._answer(response)
 
     def _read_body(self) -> bytes | None:

@@ -117,11 +117,16 @@ def split_ids(raw: Any, table_key_size: int) -> tuple[tuple[str, ...], ...]:
 
 def related_requests(values: Mapping[str, Any], table: Table) -> tuple[RelatedRequest, ...]:
     raw = values.get("related")
-    if raw is None or str(raw).strip() == "":
-        return ()
-    names = parsed("related", parse_names, str(raw))
-    if names == ("*",):
-        names = tuple(relation.name for relation in table.relationships)
+    names: tuple[str, ...] = ()
+    if raw is not None and str(raw).strip() != "":
+        names = parsed("related", parse_names, str(raw))
+        if names == ("*",):
+            names = tuple(relation.name for relation in table.relationships)
+    for relation in table.relationships:
+        # A malformed option is refused even when its relation is not asked for.
+        limit_raw = values.get(f"{relation.name}.limit", values.get(f"{relation.name}_limit"))
+        if relation.name not in names and limit_raw:
+            parse_int(limit_raw, f"{relation.name}.limit")
     requests = []
     for name in names:
         fields_raw = values.get(f"{name}.fields", values.get(f"{name}_fields"))

@@ -193,6 +193,9 @@ class RoutineView(ApiView):
             sort(key, given if len(given) > 1 else given[-1])
         positional = inline_arguments(inline) if inline is not None else ()
         body = request.data if request.method == "POST" else None
+        if request.method == "POST" and not isinstance(body, dict | list):
+            # No body parses as an empty object; `"text"`, `5` or `null` is a mistake.
+            raise QueryError("Invalid request body: expected an object or a list of arguments.")
         params = options.pop("params", None)
         if isinstance(body, dict):
             for key, value in body.items():

@@ -213,6 +213,23 @@ class SchemaWriter(ApiView):
         if not self.may_change(verb, component):
             raise forbidden(verb, component, self.access.service)
 
+    def require_some(self, verb: str, snapshot: SchemaSnapshot) -> None:
+        """403 unless the caller may `verb` the schema of some table it reaches.
+
+        PUT and PATCH may also create tables, so the right to POST `_schema`
+        suffices for them. Checked before the body is read: a caller with no
+        such right is refused whatever it sends.
+        """
+        if self.principal.is_superuser:
+            return
+        if verb in ("PUT", "PATCH") and self.may_change("POST", "_schema"):
+            return
+        for table in snapshot.tables.values():
+            component = f"_schema/{table.name}"
+            if self.may_change(verb, component) and self.access.verbs_for(table):
+                return
+        raise forbidden(verb, "_schema", self.access.service)
+
     def visible_table(self, snapshot: SchemaSnapshot, name: str) -> Table:
         """The table called `name`; 404 when missing or when the caller cannot reach it."""
         table = snapshot.table(name)
@@ -295,6 +312,7 @@ class SchemaIndexWriteView(SchemaWriter, SchemaIndexView):
         """DreamFactory's update: existing tables are altered, the others created."""
         config = self.service(service)
         snapshot = self.snapshot(config)
+        self.require_some(verb, snapshot)
         requests = [parse_table(item) for item in unwrap(request.data, NO_UPDATE_DATA)]
         names = api_names(snapshot, requests)
         creating = [n for n in names if snapshot.table(n) is None]
@@ -330,6 +348,7 @@ class SchemaIndexWriteView(SchemaWriter, SchemaIndexView):
     def delete(self, request: Request, service: str) -> HttpResponse:
         config = self.service(service)
         snapshot = self.snapshot(config)
+        self.require_some("DELETE", snapshot)
         tables = [self.visible_table(snapshot, n) for n in names_in(request, NO_DELETE_DATA)]
         for table in tables:
             self.require("DELETE", f"_schema/{table.name}")

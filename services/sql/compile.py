@@ -214,35 +214,47 @@ def page_sql(
     `whole_rows`, the connecting role may read every column of the table, so
     a page with an offset may be cut from whole rows (`SELECT *`) first.
     """
-    extra: list[sql.Composable] = []
-    id_order: sql.Composable | None = None
-    if query.ids is not None:
-        keys = key_columns(table, query.id_field, policy)
-        extra.append(key_match(compiler, alias, keys, query.ids))
-        if not query.order and len(query.ids) > 1:
-            id_order = ids_order(compiler, alias, keys, query.ids)
+    # Values are bound in the order their placeholders appear in the text, so
+    # each clause is compiled where it stands: the select list (whose related
+    # records bind their own row filters) before WHERE, the ids' match leading
+    # WHERE, their order after it; and, when the page is cut from whole rows
+    # first, the select list last.
     aggregated = bool(query.group) or any(isinstance(item, Aggregate) for item in query.fields)
+    if aggregated and query.related:
+        raise QueryError("Related records cannot be combined with group or aggregates.")
+    whole_first = bool(query.offset) and whole_rows and not aggregated
+    whole_first = whole_first and projects(table, policy, query)
+
+    def plain_columns() -> sql.Composable:
+        columns = compiler.select_columns(table, alias, policy, query.fields)
+        if not query.related:
+            return columns
+        return sql.SQL(", ").join(
+            [columns, *(compiler.related_column(table, alias, rel) for rel in query.related)]
+        )
+
+    def ids_match() -> list[sql.Composable]:
+        if query.ids is None:
+            return []
+        return [key_match(compiler, alias, key_columns(table, query.id_field, policy), query.ids)]
+
+    columns: sql.Composable = sql.SQL("")
     if aggregated:
-        if query.related:
-            raise QueryError("Related records cannot be combined with group or aggregates.")
         columns, group_sql, names = compiler.grouped_select(table, alias, policy, query)
-        where = compiler.where(table, alias, policy, query.filter, extra)
+        where = compiler.where(table, alias, policy, query.filter, ids_match())
         order = compiler.order_by(
             table, alias, policy, query.order, default_key=False, aliases=names
         )
     else:
-        columns = compiler.select_columns(table, alias, policy, query.fields)
-        if query.related:
-            columns = sql.SQL(", ").join(
-                [columns, *(compiler.related_column(table, alias, rel) for rel in query.related)]
-            )
-        where = compiler.where(table, alias, policy, query.filter, extra)
+        if not whole_first:
+            columns = plain_columns()
+        where = compiler.where(table, alias, policy, query.filter, ids_match())
         group_sql = sql.SQL("")
-        order = (
-            id_order
-            if id_order is not None
-            else compiler.order_by(table, alias, policy, query.order, default_key=True)
-        )
+        if query.ids is not None and not query.order and len(query.ids) > 1:
+            keys = key_columns(table, query.id_field, policy)
+            order = ids_order(compiler, alias, keys, query.ids)
+        else:
+            order = compiler.order_by(table, alias, policy, query.order, default_key=True)
     limit_sql: sql.Composable = sql.SQL("")
     if limit is not None:
         limit_sql = sql.SQL(" LIMIT {}").format(
@@ -256,7 +268,7 @@ def page_sql(
         offset_sql = sql.SQL(" OFFSET {}").format(sql.Placeholder())
     elif query.offset:
         offset_sql = sql.SQL(" OFFSET {}").format(sql.Literal(query.offset))
-    if query.offset and whole_rows and not aggregated and projects(table, policy, query):
+    if whole_first:
         # The rows an OFFSET skips are only counted when the scan hands on
         # whole stored rows; a select list of its own would be computed for
         # each of them (related records included). So the page is cut from
@@ -264,8 +276,9 @@ def page_sql(
         return sql.SQL(
             "WITH sg_page AS MATERIALIZED (SELECT * FROM {} AS {}{}{}{}{}) SELECT {} FROM sg_page AS {}"
         ).format(
-            compiler.table_ref(table), alias, where, order, limit_sql, offset_sql, columns, alias
-        )
+            compiler.table_ref(table), alias, where, order, limit_sql, offset_sql,
+            plain_columns(), alias,
+        )  # fmt: skip
     return sql.SQL("SELECT {} FROM {} AS {}{}{}{}{}{}").format(
         columns, compiler.table_ref(table), alias, where, group_sql, order, limit_sql, offset_sql
     )
@@ -363,8 +376,9 @@ def compile_record(
     inner = page_sql(compiler, table, alias, policy, single, 1)
     statement = sql.SQL("SELECT row_to_json(s)::text FROM ({}) AS s").format(inner)
     compiled = finish(compiler, statement)
-    # The key is bound first (its condition leads the WHERE clause); after it,
-    # only a row filter's constants and lookups, which replay for any key.
+    # Without related records the key is bound first (its condition leads the
+    # WHERE clause); after it, only a row filter's constants and lookups, which
+    # replay for any key. Related records bind their row filters before the key.
     tail = tuple(compiler.recipe[len(key) :])
     if (
         query.filter is None

@@ -33,6 +33,8 @@ def obj(properties: dict[str, Any], required: tuple[str, ...] = (), **extra: Any
 
 
 NULLABLE_STRING = {"type": ["string", "null"]}
+# A table's fields to add or change; null (or none) leaves them as they are.
+FIELD_LIST = {"type": ["array", "null"], "items": ref("FieldDefinition")}
 NULLABLE_INTEGER = {"type": ["integer", "null"]}
 IDENTIFIER = {"type": ["string", "integer", "number", "null"]}
 
@@ -203,12 +205,16 @@ SHARED: dict[str, dict[str, Any]] = {
         ("name",),
     ),
     "TableDefinition": obj(
-        {
-            "name": {"type": "string"},
-            "description": NULLABLE_STRING,
-            "field": array(ref("FieldDefinition")),
-        },
+        {"name": {"type": "string"}, "description": NULLABLE_STRING, "field": FIELD_LIST},
         ("name",),
+    ),
+    "TableChange": obj(
+        {
+            "name": {"description": "Ignored (any value): the path names the table."},
+            "description": NULLABLE_STRING,
+            "field": FIELD_LIST,
+        },
+        description="Changes to the table the path names.",
     ),
     "TableDefinitions": {
         "anyOf": [

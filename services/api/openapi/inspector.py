@@ -262,7 +262,7 @@ class ServiceAutoSchema(AutoSchema):
         if op.kind == "schemas" and verb in ("POST", "PUT", "PATCH"):
             return c.ref("TableDefinitions")
         if op.kind == "schema" and verb in ("PUT", "PATCH"):
-            return c.ref("TableDefinition")
+            return c.ref("TableChange")
         if op.kind == "routine" and verb == "POST" and op.routine is not None:
             arguments = self.component(self.document.serializers.arguments(op.routine), "request")
             return {"anyOf": [arguments, c.ref("RoutineParams"), c.array({})]}

@@ -119,6 +119,21 @@ def test_limit_offset_windows_and_aliases(api: Api) -> None:
     assert api.table("books", offset="9" * 40).status_code == 400
 
 
+def test_a_malformed_related_limit_is_refused_even_unasked(api: Api) -> None:
+    for params in (
+        {"authors_by_author_id.limit": "null"},
+        {"related": "authors_by_author_id", "authors_by_author_id.limit": "two"},
+    ):
+        response = api.table("books", **params)
+        assert response.status_code == 400, response.content
+        assert response.json()["error"]["message"] == (
+            "Invalid value for 'authors_by_author_id.limit': expected a whole number."
+        )
+    assert titles(api.table("books", **{"authors_by_author_id.limit": "1", "limit": "1"})) == [
+        "The Dispossessed"
+    ]
+
+
 def test_ids_keep_their_order_and_report_missing(api: Api) -> None:
     assert titles(api.table("books", ids="3,1")) == ["Solaris", "The Dispossessed"]
     missing = api.table("books", ids="1,99")

@@ -306,6 +306,19 @@ def test_argument_mistakes_are_400(api: Api, params: dict[str, Any], message: st
     assert error(response).startswith(message)
 
 
+@pytest.mark.parametrize("body", ['"AAA"', "5", "true", "null"])
+def test_a_body_that_is_no_object_or_list_is_a_400(api: Api, body: str) -> None:
+    response = api.client.post(
+        f"/api/v2/{api.service}/_func/add_numbers?a=1&b=2",
+        body,
+        content_type="application/json",
+        headers={"X-API-Key": api.key},
+    )
+    assert response.status_code == 400, response.content
+    assert error(response) == "Invalid request body: expected an object or a list of arguments."
+    assert call(api, "/_func/add_numbers", a=1, b=2).json() == 3  # no body at all
+
+
 def test_an_error_the_routine_raises_is_a_400_without_sql(api: Api) -> None:
     response = api.get("/_func/fail_with", message="boom")
     assert response.status_code == 400

@@ -511,6 +511,24 @@ def test_a_read_only_schema_rule_refuses_changes(
     assert caller.delete("/_schema/todo/id").status_code == 403
 
 
+def test_schema_index_writes_are_refused_before_their_body_is_read(
+    caller_with: Callable[..., SchemaApi], api: SchemaApi
+) -> None:
+    api.post("/_schema/todo", {"field": [{"name": "id", "type": "id"}]})
+    reader = caller_with([("_schema/todo", ["GET"]), ("_table/todo", ["GET"])])
+    for verb, response in (
+        ("PUT", reader.put("/_schema")),
+        ("PATCH", reader.patch("/_schema", [])),
+        ("DELETE", reader.delete("/_schema")),
+    ):
+        assert response.status_code == 403, response.content
+        assert f"{verb} access to component '_schema'" in error(response)
+    dropper = caller_with([("_schema/todo", ["GET", "DELETE"]), ("_table/todo", ["GET"])])
+    empty = dropper.delete("/_schema")
+    assert (empty.status_code, error(empty)) == (400, "No data in schema delete request.")
+    assert dropper.put("/_schema").status_code == 403
+
+
 def test_a_table_the_caller_cannot_see_is_not_found(
     caller_with: Callable[..., SchemaApi], api: SchemaApi
 ) -> None:

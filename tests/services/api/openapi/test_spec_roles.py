@@ -183,4 +183,37 @@ def test_caller_reaching_only_a_procedure_sees_only_it(
     arguments = component(document, "CloseDealArguments")
     assert set(arguments["properties"]) == {"p_deal_id", "p_won", "p_stage"}
     assert arguments["properties"]["p_deal_id"]["format"] == "int64"
+    assert arguments["required"] == ["p_deal_id", "p_won"]  # p_stage has a default
     assert call["post"]["security"][-1] == {"OAuth2": ["write"]}
+
+
+def test_arguments_without_a_default_are_required(
+    client: Client, admin_key: str, demo_service: Service
+) -> None:
+    document = spec(client, demo_service.name, admin_key)
+
+    def required(path: str) -> dict[str, bool]:
+        parameters = document["paths"][path]["get"]["parameters"]
+        named = [p for p in parameters if p.get("name", "").startswith("p_")]  # not the $refs
+        return {p["name"]: p.get("required", False) for p in named}
+
+    assert required("/_func/company_won_amount") == {"p_company_id": True}
+    assert required("/_func/top_companies") == {"p_limit": False}
+    assert required("/_proc/close_deal") == {"p_deal_id": True, "p_won": True, "p_stage": False}
+    missing = client.get(
+        f"/api/v2/{demo_service.name}/_func/company_won_amount", headers={"X-API-Key": admin_key}
+    )
+    assert missing.status_code == 400
+
+
+def test_one_tables_schema_change_takes_its_name_from_the_path(
+    client: Client, admin_key: str, demo_service: Service
+) -> None:
+    document = spec(client, demo_service.name, admin_key)
+    for verb in ("put", "patch"):
+        body = document["paths"]["/_schema/deals"][verb]["requestBody"]["content"]
+        assert body["application/json"]["schema"] == {"$ref": "#/components/schemas/TableChange"}
+    change = component(document, "TableChange")
+    assert "required" not in change
+    assert change["properties"]["field"]["type"] == ["array", "null"]  # null: fields unchanged
+    assert component(document, "TableDefinition")["required"] == ["name"]

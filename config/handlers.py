@@ -19,6 +19,7 @@ from typing import Any
 import django
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
+from django.http import HttpRequest, HttpResponseBase
 from django.test.utils import override_settings
 
 BROWSER_ONLY = frozenset(
@@ -45,6 +46,17 @@ class ApiHandler(WSGIHandler):
         # Building the chain reads settings.MIDDLEWARE; this is done once, at start-up.
         with override_settings(MIDDLEWARE=chain):
             super().load_middleware(is_async)
+
+    def get_response(self, request: HttpRequest) -> HttpResponseBase:
+        """The response, with the `Content-Length` CommonMiddleware would have set.
+
+        Without it the server falls back to chunked transfer encoding: more
+        writes per response, and clients cannot tell the size up front.
+        """
+        response = super().get_response(request)
+        if not response.streaming and "Content-Length" not in response.headers:
+            response.headers["Content-Length"] = str(len(response.content))  # type: ignore[attr-defined]
+        return response
 
 
 class Application:

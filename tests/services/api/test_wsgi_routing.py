@@ -81,6 +81,8 @@ def test_an_api_key_call_answers_without_session_machinery(
     assert "Cookie" not in headers.get("Vary", "")
     # Security headers still come from the middleware both paths share.
     assert headers["X-Content-Type-Options"] == "nosniff"
+    # Sized, so the server need not fall back to chunked encoding.
+    assert headers["Content-Length"] == str(len(body))
     assert (application.api.calls, application.site.calls) == (1, 0)  # type: ignore[attr-defined]
 
 

@@ -7,6 +7,7 @@ here decides whether a name exists — the compiler does, under the policy.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -76,9 +77,21 @@ def parse_int(raw: Any, name: str) -> int:
         raise QueryError(f"Invalid value for '{name}': expected a whole number.") from None
 
 
+# Parsed texts up to this length are remembered (their trees are immutable):
+# clients repeat the same filters, orders and field lists call after call.
+CACHED_TEXT_LENGTH = 512
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_remembered(parser: Any, text: str) -> Any:
+    return parser(text)
+
+
 def parsed(kind: str, parser: Any, text: str) -> Any:
     """Run a parser, turning its ParseError into DreamFactory's 400 message."""
     try:
+        if len(text) <= CACHED_TEXT_LENGTH:
+            return _parse_remembered(parser, text)
         return parser(text)
     except ParseError as error:
         if kind == "filter":

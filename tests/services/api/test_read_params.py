@@ -85,6 +85,20 @@ def test_bad_filter_is_400_with_dreamfactory_message(api: Api) -> None:
     )
 
 
+def test_repeated_filters_answer_alike(api: Api) -> None:
+    """Parsed filters are remembered; a repeat answers exactly as the first call did."""
+    for _ in range(2):
+        assert titles(api.table("books", filter="author_id = 1", order="id")) == [
+            "The Dispossessed",
+            "The Lathe of Heaven",
+        ]
+        response = api.table("books", filter="(author_id = 1")
+        assert response.status_code == 400
+        assert response.json()["error"]["message"].startswith("Invalid or unparsable filter")
+    # The same text on another table is checked against that table's columns.
+    assert api.table("authors", filter="author_id = 1").status_code == 400
+
+
 def test_value_that_does_not_fit_its_column_names_the_field(api: Api) -> None:
     response = api.table("books", filter="id = abc")
     assert response.status_code == 400

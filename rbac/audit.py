@@ -100,10 +100,18 @@ class AuditWriter:
 
     The thread is started by the first record a process queues, so a process
     forked after import (gunicorn's preload) starts its own; a child forgets
-    what its parent had queued (the parent writes those).
+    what its parent had queued (the parent writes those). `write` (default:
+    `write_batch`) is what a batch is handed to, so other records written off
+    the hot path (event script runs) use the same machinery.
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        write: Callable[[Sequence[tuple[Any, ...]]], None] | None = None,
+        name: str = "sluicegate-audit",
+    ) -> None:
+        self.write = write
+        self.name = name
         self.reset()
         os.register_at_fork(after_in_child=self.reset)
 
@@ -141,7 +149,7 @@ class AuditWriter:
                 return
             if self.pid != os.getpid():
                 self.reset()
-            self.thread = threading.Thread(target=self.run, name="sluicegate-audit", daemon=True)
+            self.thread = threading.Thread(target=self.run, name=self.name, daemon=True)
             self.thread.start()
 
     def run(self) -> None:
@@ -195,7 +203,7 @@ class AuditWriter:
                 if not batch:
                     break
                 taken += len(batch)
-                write_batch(batch)
+                (self.write or write_batch)(batch)
         return taken
 
 

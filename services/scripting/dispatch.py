@@ -148,7 +148,14 @@ def run_phase(
     from services.scripting.runs import script_run
 
     for name, info in scripts:
-        outcome = script_run(info, event, principal=principal, event_name=name, deferred=True)
+        outcome = script_run(
+            info,
+            event,
+            principal=principal,
+            event_name=name,
+            deferred=True,
+            keep_changes=info.allow_event_modification,
+        )
         outcome_checked(info, outcome)
         if info.allow_event_modification and isinstance(outcome.event, Mapping):
             event = dict(outcome.event)

@@ -2,7 +2,8 @@
 
 One rule: a script never gains rights. `platform.api` calls Sluicegate's own
 API in-process as the caller (or, for a scheduled script, its chosen app)
-with requestor SCRIPT, so the role's SCRIPT rules decide. Scripts fire in
+with requestor SCRIPT, so the role's SCRIPT rules decide, and each call is
+in the audit trail as requestor SCRIPT. Scripts fire in
 calls nested up to `SLUICEGATE_SCRIPT_MAX_DEPTH` (2) deep; a call nested
 deeper runs without scripts, so a chain holds at most that many sandbox
 workers at once and always ends. `platform.store` only reaches the script's
@@ -26,6 +27,8 @@ from django.core.handlers.wsgi import WSGIRequest
 from django.http import StreamingHttpResponse
 from django.urls import Resolver404, resolve
 
+from config.middleware import current_request_id, request_id_for
+from rbac.audit import AuditMiddleware
 from rbac.policies import REQUESTOR_SCRIPT, Principal
 from services.api.errors import envelope
 from services.scripting.state import current_scripts
@@ -126,13 +129,17 @@ def call_api(
         verb, absolute, payload, params, replace(principal, requestor=REQUESTOR_SCRIPT)
     )
     request.resolver_match = match
+    # The record of the call carries the id of the request whose script made it.
+    request.request_id = current_request_id() or request_id_for(request)  # type: ignore[attr-defined]
 
     def dispatch() -> Any:
         depth.set(depth.get() + 1)
         return match.func(request, *match.args, **match.kwargs)
 
-    # A copied context: the nested call's database identity and depth stay its own.
-    response = contextvars.copy_context().run(dispatch)
+    # A copied context: the nested call's database identity and depth stay its own. The
+    # audit trail records the call like any API call (requestor SCRIPT, path, status).
+    audited = AuditMiddleware(lambda _request: contextvars.copy_context().run(dispatch))
+    response: Any = audited(request)
     if hasattr(response, "render") and not getattr(response, "is_rendered", True):
         response.render()
     if isinstance(response, StreamingHttpResponse):

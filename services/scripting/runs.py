@@ -1,13 +1,15 @@
 """Running one script in the sandbox, and keeping the record of its run.
 
 One rule: every run, wherever it starts (a request, a worker, beat, the
-admin's sample), goes through `script_run`, which records it — a request's
-runs after its response was sent; only the newest
+admin's sample), goes through `script_run`, which records it — a served
+request's runs after its response was sent, in batches (within about a
+second); only the newest
 `SLUICEGATE_SCRIPT_RUNS_KEPT` (default 50) runs of a script are kept.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 from collections.abc import Mapping, Sequence
@@ -18,6 +20,7 @@ from django.core.signals import request_finished
 from django.db import transaction
 from django.db.models import Subquery
 
+from rbac.audit import AuditWriter
 from rbac.policies import Principal, lookups_for
 from rbac.state import current_state
 from services.scripting.host import PlatformHost
@@ -108,17 +111,34 @@ def defer_run(script_id: int, event_name: str, outcome: Outcome) -> None:
 
 
 def record_deferred(sender: Any = None, **kwargs: Any) -> None:
-    """`request_finished`: record the runs of the request whose response was just sent."""
+    """`request_finished`: record the runs of the request whose response was just sent.
+
+    Served by a web server (`sender` is its handler class), the runs join the
+    process's batch, written off the request thread; otherwise (the test
+    client, a Celery task) they are written at once.
+    """
     runs = getattr(_pending, "runs", None)
     if runs:
         _pending.runs = []
-        record_runs(runs)
+        if sender is None:
+            record_runs(runs)
+        else:
+            for run in runs:
+                writer.put(run)
 
 
-# A commit costs more than a no-op script: runs of a request are written once
-# its response has gone out (Django sends `request_finished` when the server
-# closes the response, in the thread that served it).
+def record_batch(batch: Sequence[tuple[Any, ...]]) -> None:
+    record_runs([(int(script_id), str(name), outcome) for script_id, name, outcome in batch])
+
+
+# A commit costs far more than a no-op script, and concurrent pruning of one
+# script's runs would make requests wait for each other's locks: runs of a
+# served request are written once its response has gone out (Django sends
+# `request_finished` when the server closes the response), in batches by one
+# thread per process — as the audit trail is.
 _pending = threading.local()
+writer = AuditWriter(write=record_batch, name="sluicegate-script-runs")
+atexit.register(writer.drain)
 request_finished.connect(record_deferred, dispatch_uid="services.scripting.record_deferred")
 
 
@@ -129,11 +149,13 @@ def script_run(
     principal: Principal | None,
     event_name: str,
     deferred: bool = False,
+    keep_changes: bool = True,
 ) -> Outcome:
     """Run `info`'s source on `event` as `principal` (platform.api's identity); return the outcome.
 
     The run is recorded at once, or with `deferred` (runs fired by a request)
-    once the request's response has been sent.
+    once the request's response has been sent. Without `keep_changes` the
+    outcome's event is `event` as given (the caller ignores the script's changes).
     """
     limits = Limits(
         wall_seconds=info.time_limit_seconds,
@@ -147,6 +169,7 @@ def script_run(
         limits=limits,
         host=PlatformHost(script_id=info.id, principal=principal),
         name=info.name,
+        keep_changes=keep_changes,
     )
     if deferred:
         defer_run(info.id, event_name, outcome)

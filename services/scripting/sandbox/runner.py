@@ -98,8 +98,13 @@ def run_script(
     limits: Limits,
     host: Host,
     name: str = "script",
+    keep_changes: bool = True,
 ) -> Outcome:
-    """Run ``source`` with ``event`` in a sandbox worker; return its Outcome (never raises)."""
+    """Run ``source`` with ``event`` in a sandbox worker; return its Outcome (never raises).
+
+    Without ``keep_changes`` the script's changes to the event are not sent back (the
+    Outcome holds the event as given): less to carry for a caller that ignores them.
+    """
     started = time.perf_counter()
 
     def outcome(
@@ -122,12 +127,13 @@ def run_script(
     except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
         return outcome(f"SyntaxError: {_syntax_message(exc)}")
     pool = get_pool()
+    key = (name, source, limits)  # a child runs one script, under one set of limits
     try:
-        worker = pool.acquire(limits.wall_seconds + ACQUIRE_EXTRA_SECONDS)
+        worker = pool.acquire(limits.wall_seconds + ACQUIRE_EXTRA_SECONDS, key)
     except queue.Empty:
         return outcome("all script workers are busy")
     try:
-        result = worker.run(code, event, session, limits, host)
+        result = worker.run(code, event, session, limits, host, key, keep_changes)
     except RunTimedOut:
         return outcome(f"time limit of {_seconds(limits.wall_seconds)} s exceeded")
     except ChildDied as exc:

@@ -1,11 +1,12 @@
-"""The script worker process: a zygote that forks one fresh child per script run.
+"""The script worker process: a zygote that forks fresh children, each serving one script.
 
 Started by the parent as ``python -I -S -B worker.py <control-fd>`` with a minimal
 environment and a private scratch directory as its working directory. It imports the
 standard library only — never Django, the settings or anything else of the project.
 
 The one rule: no line of a script runs before its child has set its resource limits,
-emptied its environment and installed the audit hook that refuses everything else.
+emptied its environment and installed the audit hook that refuses everything else; and a
+child never runs code other than the one script its first job brought.
 
 Protocol
 --------
@@ -14,14 +15,19 @@ Control channel (the fd named on the command line; AF_UNIX SOCK_SEQPACKET, zygot
 ``{"exit": pid, "status": n}`` once the child is reaped (n < 0: killed by signal -n).
 
 Child channel (AF_UNIX SOCK_STREAM; frames are a 4-byte big-endian length and JSON):
-parent → child ``{"op": "run", "event", "session", "limits", "code_size"}`` followed by
-``code_size`` bytes of marshalled code; child → parent ``{"op": "call", "target", "args"}``
-answered by ``{"ok": value}`` or ``{"fail": "permission" | "error", "message"}``; and
-finally child → parent ``{"op": "result", "event", "abort", "error", "logs"}``.
+parent → child ``{"op": "run", "run", "event", "session", "limits", "want_event",
+"code_size"}``
+followed by ``code_size`` bytes of marshalled code (the first job only; later jobs carry
+none and run the same code); child → parent ``{"op": "call", "target", "args"}`` answered
+by ``{"ok": value}`` or ``{"fail": "permission" | "error", "message"}``; and finally
+child → parent ``{"op": "result", "run", "event", "abort", "error", "logs", "reuse",
+"cpu"}`` — with ``reuse`` false the child exits after it, else it waits for its next job
+(``cpu``: the CPU seconds it has used).
 """
 
 from __future__ import annotations
 
+import _thread
 import builtins
 import gc
 import json
@@ -36,7 +42,7 @@ import struct
 import sys
 import zoneinfo
 from collections.abc import Callable
-from types import FunctionType
+from types import CodeType, FunctionType
 from typing import Any
 
 MAX_LOG_LINES = 100
@@ -46,6 +52,9 @@ MAX_OPEN_FILES = 16
 # Opens for writing per run: with RLIMIT_FSIZE, bounds what a run can put on the disk.
 MAX_FILE_WRITES = 32
 MB = 1024 * 1024
+# CPU seconds all runs of one child may use beyond its first run's limit (the hard limit);
+# the parent retires a child before a run could need more.
+CHILD_CPU_RESERVE_SECONDS = 10
 
 # Modules a script may import are preloaded by the zygote so a run does not pay for them.
 # fmt: off
@@ -146,6 +155,10 @@ class Logs:
     """Lines of ``platform.log`` and ``print``, bounded in count and bytes."""
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the lines of the last run."""
         self.lines: list[str] = []
         self.size = 0
         self.partial = ""
@@ -458,12 +471,16 @@ def prepare_child() -> None:
 
 
 def apply_limits(limits: dict[str, Any]) -> None:
-    """Set this child's CPU and address-space limits for its run."""
+    """Set this child's CPU and address-space limits for its first run.
+
+    SIGXCPU at the soft CPU limit ends the child. The parent moves the soft
+    limit up before each later run (``prlimit``, which the child itself may no longer
+    call); the hard limit, SIGKILL, bounds the CPU of every run of the child together.
+    """
     used = resource.getrusage(resource.RUSAGE_SELF)
     cpu = math.ceil(used.ru_utime + used.ru_stime + float(limits["cpu_seconds"]))
     memory = int(limits["memory_mb"]) * MB
-    # SIGXCPU at the soft limit ends the child; the hard limit one second later is SIGKILL.
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + CHILD_CPU_RESERVE_SECONDS))
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
 
 
@@ -484,21 +501,64 @@ def _describe(exc: BaseException, filename: str) -> str:
 
 
 def run_child(fd: int, scratch: str) -> None:
-    """Wait for one job, run it under the limits and the guard, report, and exit."""
+    """Take the first job with its code, fence the process, then run jobs of that code only.
+
+    The child ends (and its worker forks a fresh one) when the parent closes the channel or
+    kills it, or after a run that failed, left threads running or changed the scratch
+    directory: a later run of the same script then starts from a clean process.
+    """
     job = recv_frame(fd)
     # The bytes are the parent's own compile() output, never the script's.
     code = marshal.loads(read_exact(fd, int(job["code_size"])))  # noqa: S302
     apply_limits(job["limits"])
     logs = Logs()
+    sys.stdout = sys.stderr = logs  # print() lands in the logs
+    install_guard(fd, scratch, logs)
+    serve_runs(fd, scratch, code, job, logs)
+
+
+def serve_runs(
+    fd: int,
+    scratch: str,
+    code: CodeType,
+    job: dict[str, Any],
+    logs: Logs,
+    _threads: Callable[[], int] = _thread._count,
+    _stat: Callable[[str], os.stat_result] = os.stat,
+    _usage: Callable[[int], Any] = resource.getrusage,
+) -> None:
+    """Run ``job`` and the jobs after it, each with fresh globals, while the child stays fit."""
+    marker = _stat(scratch).st_mtime_ns
+    while True:
+        result = run_job(fd, code, job, logs)
+        result["reuse"] = (
+            result["error"] is None and _threads() == 0 and _stat(scratch).st_mtime_ns == marker
+        )
+        usage = _usage(resource.RUSAGE_SELF)
+        result["cpu"] = usage.ru_utime + usage.ru_stime  # the parent moves the CPU limit on
+        try:
+            send_frame(fd, result)
+        except (TypeError, ValueError) as exc:
+            result.update(event={}, error=f"the event holds a value JSON cannot carry: {exc}")
+            result["reuse"] = False
+            send_frame(fd, result)
+        if not result["reuse"]:
+            return
+        job = recv_frame(fd)
+        if job.get("code_size"):
+            return  # a bound child never takes new code
+
+
+def run_job(fd: int, code: CodeType, job: dict[str, Any], logs: Logs) -> dict[str, Any]:
+    """Run ``code`` once on the job's event, with fresh globals; return the result frame."""
+    logs.reset()
     scope: dict[str, Any] = {
         "__name__": "__script__",
-        "__builtins__": builtins,
+        "__builtins__": dict(builtins.__dict__),
         "event": job["event"],
         "platform": Platform(fd, job["session"], logs),
     }
-    result: dict[str, Any] = {"op": "result", "abort": None, "error": None}
-    sys.stdout = sys.stderr = logs  # print() lands in the logs
-    install_guard(fd, scratch, logs)
+    result: dict[str, Any] = {"op": "result", "run": job.get("run"), "abort": None, "error": None}
     try:
         exec(code, scope)  # noqa: S102 - running the script is this process's purpose
     except Abort as exc:
@@ -514,12 +574,12 @@ def run_child(fd: int, scratch: str) -> None:
         result["error"] = _describe(exc, code.co_filename)
     logs.flush()
     result["logs"] = logs.lines
-    result["event"] = scope.get("event") if isinstance(scope.get("event"), dict) else job["event"]
-    try:
-        send_frame(fd, result)
-    except (TypeError, ValueError) as exc:
-        result.update(event={}, error=f"the event holds a value JSON cannot carry: {exc}")
-        send_frame(fd, result)
+    if job.get("want_event", True):
+        event = scope.get("event")
+        result["event"] = event if isinstance(event, dict) else job["event"]
+    else:
+        result["event"] = None  # the caller ignores changes: nothing to carry back
+    return result
 
 
 def spawn(control: socket.socket, scratch: str) -> tuple[int, socket.socket]:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
+from django.core.handlers.wsgi import WSGIHandler
+
 from services.scripting.models import EventScript, ScriptRun
+from services.scripting.runs import defer_run, record_deferred, writer
+from services.scripting.sandbox import Outcome
 from tests.services.api.writes_support import WriteApi, body, error_of
 
 Maker = Callable[..., EventScript]
@@ -204,3 +209,18 @@ def test_runs_are_kept_up_to_the_limit(wapi: WriteApi, make_script: Maker, setti
     for _ in range(5):
         wapi.get(TODO)
     assert script.runs.count() == 3
+
+
+def test_runs_of_a_served_request_are_written_off_its_thread(transactional_db: None) -> None:
+    script = EventScript.objects.create(name="crm._table.todo.get.pre_process", source="pass")
+    outcome = Outcome(event={}, abort=None, error=None, logs=("served",), duration_ms=0.2)
+    try:
+        defer_run(script.id, script.name, outcome)
+        record_deferred(sender=WSGIHandler)  # as a web server's handler sends it
+        deadline = time.monotonic() + 10
+        while not script.runs.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        run = script.runs.get()
+        assert (run.outcome, run.logs, run.event_name) == ("ok", "served", script.name)
+    finally:
+        writer.release()  # its connection goes back before the test database is dropped

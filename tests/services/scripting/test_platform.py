@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from django.core.cache import cache
 
+from rbac.audit import flush
+from rbac.models import AuditRecord
 from services.scripting.host import store_key
 from services.scripting.models import EventScript, ScriptHttpHost
 from tests.services.api.writes_support import WriteApi, body, error_of
@@ -50,6 +52,39 @@ event["response"]["content"] = {{
     assert wapi.rows("SELECT name FROM authors") == [("Le Guin",)]
     # The caller itself, over HTTP (requestor API), has no access to authors.
     assert caller.get("/_table/authors").status_code == 404
+
+
+def test_platform_api_calls_are_in_the_audit_trail_as_script(
+    wapi: WriteApi, make_script: Maker, make_writer: Writer
+) -> None:
+    caller = make_writer(
+        [
+            {"component": "_table/todo", "verbs": ["GET"], "requestors": ["API"]},
+            {"component": "_table/authors", "verbs": ["GET"], "requestors": ["SCRIPT"]},
+        ]
+    )
+    make_script(
+        f"{wapi.service}._table.todo.get.pre_process",
+        f"""
+platform.api.get({wapi.service!r} + "/_table/authors", params={{"limit": 1}})
+platform.api.get({wapi.service!r} + "/_table/todo")
+""",
+    )
+
+    response = caller.call("GET", TODO, headers={"X-Request-Id": "scripted-call-1"})
+
+    assert response.status_code == 200
+    flush()
+    records = AuditRecord.objects.filter(request_id="scripted-call-1").order_by("time", "pk")
+    seen = [(r.requestor, r.method, r.path, r.table, r.status) for r in records]
+    base = f"/api/v2/{wapi.service}/_table"
+    # By start time: the caller's request, then the two calls its script made.
+    assert seen == [
+        ("API", "GET", f"{base}/todo", "todo", 200),
+        ("SCRIPT", "GET", f"{base}/authors", "authors", 200),
+        ("SCRIPT", "GET", f"{base}/todo", "todo", 404),  # SCRIPT may not read todo
+    ]
+    assert {r.app for r in records} == {records[0].app} != {""}
 
 
 def test_platform_api_refuses_paths_outside_the_api(wapi: WriteApi, make_script: Maker) -> None:

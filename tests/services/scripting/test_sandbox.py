@@ -89,6 +89,19 @@ def test_script_reads_and_changes_the_event(host: RecordingHost) -> None:
     assert outcome.duration_ms > 0
 
 
+def test_without_keep_changes_the_event_comes_back_as_given(host: RecordingHost) -> None:
+    given = {"request": {"payload": {"name": "ada"}}}
+    outcome = run(
+        "event['request']['payload']['name'] = 'changed'\nplatform.log('ran')\n"
+        "raise platform.Abort(409, 'taken')\n",
+        host,
+        given,
+        keep_changes=False,
+    )
+    assert outcome.event == given
+    assert (outcome.abort, outcome.logs) == ((409, "taken"), ("ran",))
+
+
 def test_rebinding_event_returns_the_new_dict(host: RecordingHost) -> None:
     outcome = run("event = {'replaced': True}", host)
     assert outcome.event == {"replaced": True}

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.db import transaction
 
+from config import versions
 from services.sql.ast import Expr, lookup_names
 from services.sql.errors import QueryError
 from services.sql.parse import parse_filter
@@ -185,20 +185,11 @@ def changed() -> None:
 
 def _bump() -> None:
     forget_state()
-    try:
-        cache.incr(VERSION_KEY)
-    except ValueError:  # no version published yet
-        cache.add(VERSION_KEY, 1, timeout=None)
-    except Exception:  # Redis down: other processes catch up when it is back
-        logger.warning("could not publish the access configuration version", exc_info=True)
+    versions.bump(VERSION_KEY, "the access configuration")
 
 
 def published_version() -> str:
-    try:
-        return str(cache.get(VERSION_KEY, 0))
-    except Exception:
-        logger.warning("could not read the access configuration version", exc_info=True)
-        return "unavailable"
+    return versions.published(VERSION_KEY, "the access configuration")
 
 
 def _check_seconds() -> float:

@@ -22,6 +22,18 @@ def worker_suffix(worker_id: str) -> str:
     return f"{settings.DATABASES['default']['NAME']}_{worker_id}".lower()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _celery_queue_of_this_process() -> Iterator[str]:
+    """Tasks go to this test process's own queue in the shared broker (`tests.queues`)."""
+    from config.celery import app
+    from tests.queues import TEST_QUEUE
+
+    previous = app.conf.task_default_queue
+    app.conf.task_default_queue = TEST_QUEUE
+    yield TEST_QUEUE
+    app.conf.task_default_queue = previous
+
+
 @pytest.fixture(scope="session")
 def demo_database(
     worker_suffix: str, django_db_setup: None, django_db_blocker: pytest.FixtureRequest

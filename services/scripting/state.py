@@ -20,9 +20,9 @@ from urllib.parse import urlsplit
 
 from django.apps import apps
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 
+from config import versions
 from services.scripting.events import SCHEDULED
 
 logger = logging.getLogger(__name__)
@@ -104,20 +104,11 @@ def changed(sender: Any = None, **kwargs: Any) -> None:
 
 def _bump() -> None:
     forget_scripts()
-    try:
-        cache.incr(VERSION_KEY)
-    except ValueError:  # no version published yet
-        cache.add(VERSION_KEY, 1, timeout=None)
-    except Exception:  # Redis down: other processes catch up when it is back
-        logger.warning("could not publish the event scripts' version", exc_info=True)
+    versions.bump(VERSION_KEY, "the event scripts")
 
 
 def published_version() -> str:
-    try:
-        return str(cache.get(VERSION_KEY, 0))
-    except Exception:
-        logger.warning("could not read the event scripts' version", exc_info=True)
-        return "unavailable"
+    return versions.published(VERSION_KEY, "the event scripts")
 
 
 def _check_seconds() -> float:

@@ -24,10 +24,10 @@ from services.models import Service
 from services.scripting.models import EventScript, ScriptRun
 from services.scripting.schedule import TASK_NAME, delete_script, schedule_script
 from services.scripting.tasks import run_queued_script, run_scheduled_script
+from tests.queues import TEST_QUEUE as QUEUE
 from tests.services.api.writes_support import WriteApi
 
 Maker = Callable[..., EventScript]
-QUEUE = "celery"
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import time
 
 import django
 
-BENCHMARKS = ("demo_load", "catalog", "read_api", "write_api", "sync_push")
+BENCHMARKS = ("demo_load", "catalog", "read_api", "write_api", "sync_push", "sync_pull")
 
 
 def main() -> int:

@@ -118,17 +118,18 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def simulator_process() -> Iterator[Simulator]:
+def simulator_process(*arguments: str, start_seconds: float = 30) -> Iterator[Simulator]:
+    """The simulator as its own process (`arguments` added to its command line), stopped after."""
     port = free_port()
     process = subprocess.Popen(  # noqa: S603 (our own command)
-        [sys.executable, "manage.py", "hubspot_simulator", "--port", str(port)],
+        [sys.executable, "manage.py", "hubspot_simulator", "--port", str(port), *arguments],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     simulator = Simulator(f"http://127.0.0.1:{port}", process)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + start_seconds
         while True:
             try:
                 simulator.control("stats")

@@ -7,6 +7,7 @@ from config import health
 from rbac import views as rbac_views
 from services.api import docs as api_docs
 from services.api import views as api_views
+from sync import webhooks
 
 admin.site.site_header = "Sluicegate"
 admin.site.site_title = "Sluicegate"
@@ -15,6 +16,8 @@ admin.site.index_title = "Administration"
 urlpatterns = [
     # The API first: patterns are tried in order, on every call.
     path("api/v2/user/session", rbac_views.SessionView.as_view(), name="api-session"),
+    # `hooks` is a reserved service name: this route never hides a service.
+    path("api/v2/hooks/hubspot/<str:account>", webhooks.hubspot_webhook, name="hubspot-webhook"),
     path("api/v2/", include("services.api.urls")),
     path("admin/", admin.site.urls),
     path("oauth/", include("rbac.oauth", namespace="oauth2_provider")),

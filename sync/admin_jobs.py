@@ -23,6 +23,7 @@ from sync.forms import FieldMappingForm, FieldMappingFormSet, SyncJobForm
 from sync.models import (
     FINISHED_STATUSES,
     FieldMappingRow,
+    SyncAssociation,
     SyncJob,
     SyncRecordError,
     SyncRun,
@@ -70,12 +71,29 @@ class FieldMappingInline(admin.TabularInline[FieldMappingRow, SyncJob]):
     ordering = ("position", "pk")
 
 
+class AssociationInline(admin.TabularInline[SyncAssociation, SyncJob]):
+    """A job's associations: the column naming each record's other side, and the type."""
+
+    model = SyncAssociation
+    fk_name = "job"
+    extra = 0
+    fields = ("column", "to_job", "to_object_type", "category", "type_id", "replace", "link_counts")
+    readonly_fields = ("link_counts",)
+
+    @admin.display(description="records linked / waiting")
+    def link_counts(self, obj: SyncAssociation) -> str:
+        if obj.pk is None:
+            return "-"
+        linked = obj.links.filter(linked=True).count()
+        return f"{linked} / {obj.links.count() - linked}"
+
+
 @admin.register(SyncJob)
 class SyncJobAdmin(ObjectButtonsAdmin[SyncJob]):
     """Sync jobs: one table ↔ one HubSpot object type, their schedule, runs and health."""
 
     form = SyncJobForm
-    inlines = (FieldMappingInline,)
+    inlines = (FieldMappingInline, AssociationInline)
     object_buttons = (
         ObjectButton("run_now", "Run now", "Queue a run of this job"),
         ObjectButton("dry_run", "Dry run", "Queue a run that computes what it would send"),

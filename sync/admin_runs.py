@@ -13,7 +13,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
@@ -42,6 +42,7 @@ class SyncRunAdmin(admin.ModelAdmin[SyncRun]):
         "id",
         "job",
         "status",
+        "direction",
         "dry_run",
         "started_at",
         "progress",
@@ -51,6 +52,7 @@ class SyncRunAdmin(admin.ModelAdmin[SyncRun]):
         "records_updated",
         "records_unchanged",
         "records_failed",
+        "conflicts",
         "requests_sent",
         "rate_limited",
         "duration",
@@ -74,6 +76,7 @@ class SyncRunAdmin(admin.ModelAdmin[SyncRun]):
                     "records_failed",
                     "records_deleted",
                     "conflicts",
+                    "conflict_list",
                     "errors_link",
                 )
             },
@@ -115,6 +118,28 @@ class SyncRunAdmin(admin.ModelAdmin[SyncRun]):
     def duration(self, obj: SyncRun) -> str:
         elapsed = obj.elapsed_seconds
         return self.get_empty_value_display() if elapsed is None else f"{elapsed:,.1f} s"
+
+    @admin.display(description="conflicts settled")
+    def conflict_list(self, obj: SyncRun) -> SafeString:
+        """Each conflict of a two-way run: the record, the side that won and why."""
+        entries = obj.resolutions if isinstance(obj.resolutions, list) else []
+        if not entries:
+            return format_html("{}", self.get_empty_value_display())
+        items = format_html_join(
+            "",
+            "<li>record {} (HubSpot id {}): <strong>{}</strong> won; {}</li>",
+            (
+                (
+                    entry.get("key"),
+                    entry.get("hubspot_id"),
+                    "HubSpot" if entry.get("winner") == "hubspot" else "PostgreSQL",
+                    entry.get("reason", ""),
+                )
+                for entry in entries
+                if isinstance(entry, dict)
+            ),
+        )
+        return format_html("<ul>{}</ul>", items)
 
     @admin.display(description="record errors")
     def errors_link(self, obj: SyncRun) -> SafeString:

@@ -8,3 +8,8 @@ class SyncConfig(AppConfig):
 
     name = "sync"
     verbose_name = "HubSpot sync"
+
+    def ready(self) -> None:
+        # Every process (web, worker, management command) publishes job
+        # changes, so the API's write path learns of them at once.
+        from sync import triggers  # noqa: F401

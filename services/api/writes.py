@@ -3,8 +3,8 @@
 One rule: which rows and columns a write may touch is decided by
 `services.sql.write_records` / `services.sql.writes` under the caller's
 policy; this module only picks the target (path id, `ids`, `filter`,
-records), shapes the answer, and calls `rbac.audit.record_write` once per
-write that ran.
+records), shapes the answer, and calls `written` (the audit record, then
+`sync.triggers`) once per write that ran.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ from services.sql.write_records import (
 )
 from services.sql.write_related import Rights, prepare_related
 from services.sql.writes import delete_statement, insert_statement, update_statement
+from sync.triggers import records_written
 
 __all__ = ["WriteContext", "read_body", "write_records"]
 
@@ -203,7 +204,7 @@ def delete(
             transaction_of(ctx), statement, record=None, errors=error_context(ctx)
         )
         if options.filter is None:
-            record_write(ctx.principal, ctx.config.name, ctx.table.name, ctx.verb, count)
+            written(ctx, count, None)
             return json_response('{"success":true}')
         return list_answer(ctx, options, target, texts, count)
     raise QueryError("No filter or records given for delete request.")
@@ -238,11 +239,28 @@ def keyed_answer(
     )
     if pk is None:
         return batch_answer(ctx, options, target, result)
-    record_write(ctx.principal, ctx.config.name, ctx.table.name, ctx.verb, result.written)
+    written(ctx, result.written, committed_records(result))
     outcome = result.outcomes[0]
     if isinstance(outcome, QueryError):
         raise outcome
     return json_response(outcome)
+
+
+def written(ctx: WriteContext, count: int, records: Sequence[str] | None) -> None:
+    """After a committed write: audit it, and let sync jobs pushing the table send the records soon.
+
+    `records` are the written records' JSON texts (None: not known).
+    """
+    record_write(ctx.principal, ctx.config.name, ctx.table.name, ctx.verb, count)
+    if count:
+        records_written(ctx.config.name, ctx.table.name, ctx.table.primary_key, ctx.verb, records)
+
+
+def committed_records(result: BatchResult) -> list[str]:
+    """The texts of the records a batch wrote (none when it was rolled back)."""
+    if not result.committed:
+        return []
+    return [outcome for outcome in result.outcomes if isinstance(outcome, str)]
 
 
 # --- answers ---------------------------------------------------------------------
@@ -252,7 +270,7 @@ def batch_answer(
     ctx: WriteContext, options: WriteOptions, target: WriteTarget, result: BatchResult
 ) -> HttpResponse:
     """The records written, or DreamFactory's batch error when any record failed."""
-    record_write(ctx.principal, ctx.config.name, ctx.table.name, ctx.verb, result.written)
+    written(ctx, result.written, committed_records(result))
     if result.failed:
         raise batch_error(ctx.verb, result)
     texts = [outcome for outcome in result.outcomes if isinstance(outcome, str)]
@@ -267,7 +285,7 @@ def list_answer(
     count: int | None,
 ) -> HttpResponse:
     if count is not None:
-        record_write(ctx.principal, ctx.config.name, ctx.table.name, ctx.verb, count)
+        written(ctx, count, texts)
     if options.as_list:
         return json_response(json.dumps({WRAPPER: identifiers(target, texts)}))
     return json_response('{"resource":[' + ",".join(texts) + "]}")

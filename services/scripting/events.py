@@ -10,10 +10,12 @@ scripts of a request is two dictionary look-ups.
     {service}._proc.{procedure}.{verb}.{phase}       a stored procedure
     {service}._func.{function}.{verb}.{phase}        a function
     {anything}.scheduled                             run by a schedule only
+    sync.{job}.failed                                a sync run failed (queued)
 
 `{table}` may be `{table_name}` (every table), `{procedure}` may be
-`{procedure_name}` and `{function}` `{function_name}`; phases are
-`pre_process`, `post_process` and `queued`; verbs are lower-case.
+`{procedure_name}`, `{function}` `{function_name}` and `{job}` `{job_name}`
+(every sync job); phases are `pre_process`, `post_process` and `queued`
+(and `failed` for sync jobs); verbs are lower-case.
 """
 
 from __future__ import annotations
@@ -30,6 +32,10 @@ GENERIC = {"_table": "{table_name}", "_proc": "{procedure_name}", "_func": "{fun
 BY_ID = "{id}"
 SERVICE_PATTERN = re.compile(r"[a-z0-9_-]+")
 SCHEDULED_PATTERN = re.compile(r"[A-Za-z0-9_.:-]+")
+SYNC = "sync"
+SYNC_FAILED = "failed"
+SYNC_GENERIC = "{job_name}"
+SYNC_PATTERN = re.compile(r"sync\.(?P<job>[A-Za-z0-9_-]+|\{job_name\})\.failed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +63,9 @@ def parse_event_name(name: str) -> EventName:
         if not SCHEDULED_PATTERN.fullmatch(text):
             raise ValueError("Use letters, digits and . _ : - in a scheduled script's name.")
         return EventName(phase=SCHEDULED)
+    sync_event = SYNC_PATTERN.fullmatch(text)
+    if sync_event is not None:
+        return EventName(phase=SYNC_FAILED, resource=SYNC, target=sync_event["job"])
     parts = text.split(".")
     if len(parts) < 5:
         raise ValueError(
@@ -92,6 +101,11 @@ def fired_names(
     tail = f".{BY_ID}.{verb}.{phase}" if by_id else f".{verb}.{phase}"
     head = f"{service}.{resource}."
     return head + GENERIC[resource] + tail, head + target + tail
+
+
+def sync_failed_names(job: str) -> tuple[str, str]:
+    """The (generic, specific) names a failed run of sync job `job` fires."""
+    return f"{SYNC}.{SYNC_GENERIC}.{SYNC_FAILED}", f"{SYNC}.{job}.{SYNC_FAILED}"
 
 
 def names_for_service(

@@ -14,7 +14,7 @@ from typing import Any
 from rbac.authentication import principal_for
 from rbac.policies import Principal
 from rbac.state import current_state
-from services.scripting.events import SCHEDULED, EventName, parse_event_name
+from services.scripting.events import SCHEDULED, SYNC, EventName, parse_event_name
 from services.scripting.state import ScriptInfo
 
 SAMPLE_RECORD = {"id": 1, "name": "Sample"}
@@ -34,6 +34,18 @@ def sample_event(event: EventName) -> dict[str, Any]:
     """A plausible event for `event`'s phase, verb and resource."""
     if event.phase == SCHEDULED:
         return {"request": None, "response": None, "resource": "", "schedule": "sample"}
+    if event.resource == SYNC:
+        return {
+            "request": None,
+            "response": None,
+            "resource": "",
+            "job": "sample" if event.target.startswith("{") else event.target,
+            "run_id": 1,
+            "status": "failed",
+            "direction": "push",
+            "error": "Sample: HubSpot could not be reached.",
+            "counts": {"read": 10, "created": 5, "updated": 2, "failed": 3},
+        }
     resource = f"{event.resource}/{event.target}" + ("/1" if event.by_id else "")
     verb = event.verb.upper()
     writes = verb in ("POST", "PUT", "PATCH")

@@ -21,7 +21,9 @@ from types import TracebackType
 
 import redis
 
-KEY = "sg:sync:lock:{job}"
+from sync.keys import sync_key
+
+KEY = "lock:{job}"
 DEFAULT_TTL = 60.0
 
 # Renew only our own lock (the value names the holder).
@@ -83,7 +85,7 @@ class JobLock:
 
     def __init__(self, client: redis.Redis, job_id: int, *, ttl: float = DEFAULT_TTL) -> None:
         self.client = client
-        self.key = KEY.format(job=job_id)
+        self.key = sync_key(KEY, job=job_id)
         self.ttl_ms = max(1000, int(ttl * 1000))
         self.holder = Holder(socket.gethostname(), os.getpid(), uuid.uuid4().hex)
         self._value = self.holder.dump()

@@ -23,7 +23,8 @@ The steps:
    records the batch before it (`runs.record_batch`) and calls
    `hooks.batch_processed`;
 6. mirror mode: archive in HubSpot the records whose rows vanished
-   (`mirror`), unless more than the job's maximum would go;
+   (`mirror`), unless more than the job's maximum would go; then make the
+   job's associations whose both sides exist (`associate`);
 7. record the run's end. A dry run does steps 1 to 4 and 6 without sending,
    writing back or recording anything but the run and its preview.
 """
@@ -35,18 +36,19 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 import redis
 from django.conf import settings
 
-from services.pools import PoolError
 from services.sql.keyset import Position, SourceRow
 from sync.engine import hooks, runs
+from sync.engine.associate import associate_records
 from sync.engine.checkpoint import Checkpoint
 from sync.engine.decide import Decider, preview_of
 from sync.engine.lock import DEFAULT_TTL, JobLock
 from sync.engine.mirror import archive_vanished
+from sync.engine.outcome import run_recorded
 from sync.engine.payload import content_hash, key_parts, push_mappings, record_key
+from sync.engine.pull_page import PULLED_PREFIX
 from sync.engine.send import BatchSender
 from sync.engine.source import (
     EngineError,
@@ -62,10 +64,6 @@ from sync.engine.types import AMBIGUOUS_CREATE, Candidate, Counts, PushResult
 from sync.engine.validate import check_job
 from sync.hubspot.client import HubSpotClient
 from sync.hubspot.errors import (
-    DailyLimitReached,
-    HubSpotError,
-    HubSpotUnavailable,
-    RateLimited,
     RateLimiterUnavailable,
     RecordError,
 )
@@ -76,16 +74,6 @@ from sync.models import RunStatus, SyncRun
 
 CHUNK_ROWS = 1000
 PREVIEW_LIMIT = 100
-# Failures worth running the whole job again for, a little later (the Celery task retries them).
-RETRYABLE: tuple[type[Exception], ...] = (
-    HubSpotUnavailable,
-    RateLimited,
-    RateLimiterUnavailable,
-    PoolError,
-    psycopg.OperationalError,
-    redis.ConnectionError,
-    redis.TimeoutError,
-)
 Progress = Callable[[SyncRun], None]
 
 
@@ -96,8 +84,13 @@ def run_push(
     dry_run: bool = False,
     retry_failed: bool = False,
     on_progress: Progress | None = None,
+    keys: Sequence[str] | None = None,
 ) -> SyncRun:
     """Run a push of `spec` recorded as `run`; return the run, finished.
+
+    With `keys` (record keys, see `payload.record_key`), only the rows with
+    those keys are read, those changed since last pushed are sent, and
+    neither the checkpoint nor mirror-mode archiving is touched.
 
     The run ends `succeeded`, `partial` (some records failed), `failed` (the
     message says why) or `cancelled` (another run of the job holds the
@@ -124,6 +117,7 @@ def run_push(
             push = PushRun(
                 spec, run, client, lock, sending, dry_run=dry_run, retry_failed=retry_failed
             )
+            push.keys = keys
             push.on_progress = on_progress
             return push.execute()
     finally:
@@ -166,6 +160,7 @@ class PushRun:
         self.dry_run = dry_run
         self.retry_failed = retry_failed
         self.on_progress: Progress | None = None
+        self.keys: Sequence[str] | None = None  # push only these records
         self.started = client.stats()
         self.batch_size = spec.account.batch_size
         self.sender = BatchSender(client, spec)
@@ -188,20 +183,9 @@ class PushRun:
     # --- the run ---------------------------------------------------------------------
 
     def execute(self) -> SyncRun:
-        try:
-            self._push()
-        except EngineError as error:
-            return self._finish(RunStatus.FAILED, str(error))
-        except DailyLimitReached as error:
-            return self._finish(RunStatus.FAILED, f"{error} Records not sent are sent next run.")
-        except RETRYABLE as error:
-            self._finish(RunStatus.FAILED, f"{type(error).__name__}: {error}")
-            raise
-        except HubSpotError as error:
-            return self._finish(RunStatus.FAILED, f"HubSpot refused the run: {error}")
-        except BaseException as error:
-            self._finish(RunStatus.FAILED, f"Stopped by {type(error).__name__}: {error}")
-            raise
+        failed = run_recorded(self._push, self._finish, left="Records not sent are sent next run.")
+        if failed is not None:
+            return failed
         status = RunStatus.PARTIAL if self.counts.failed else RunStatus.SUCCEEDED
         return self._finish(status, "")
 
@@ -223,7 +207,14 @@ class PushRun:
         self._settle_interrupted_creates()
         self.open_errors = runs.open_errors(spec.job_id)
         self.decider = Decider(spec, definitions, self.open_errors, self.retry_failed)
-        retry_keys = [k for k in self.open_errors if key_parts(k, source.key_width) is not None]
+        retry_keys = [
+            k
+            for k in self.open_errors
+            if not k.startswith(PULLED_PREFIX) and key_parts(k, source.key_width) is not None
+        ]
+        if self.keys is not None:
+            self._push_keys(self.keys)
+            return
         upto: str | None = None
         after: Position | None = None
         if not self.retry_failed:
@@ -241,11 +232,31 @@ class PushRun:
         self._save_checkpoint()
         if spec.mode == "mirror" and not self.retry_failed:
             archive_vanished(self)
+        if not self.dry_run:
+            associate_records(spec, self.client, source, lost=self.lock.lost)
 
     # --- reading ---------------------------------------------------------------------
 
     def _retry_open_errors(self, record_keys: Sequence[str]) -> None:
         """Read and push again the rows whose records have open errors."""
+        self._read_keys(record_keys, forced=True)
+
+    def _push_keys(self, record_keys: Sequence[str]) -> None:
+        """A keyed push: read just these rows and push those that changed."""
+        self.counts.total = len(record_keys)
+        self._save_progress()
+        self._read_keys(sorted(set(record_keys)), forced=False)
+        self._flush()
+        self._record_in_flight()
+        self._save_checkpoint()
+        if not self.dry_run:
+            assert self.source is not None
+            associate_records(
+                self.spec, self.client, self.source, lost=self.lock.lost, keys=record_keys
+            )
+
+    def _read_keys(self, record_keys: Sequence[str], *, forced: bool) -> None:
+        """Read the rows with these record keys, chunk by chunk, and take them."""
         assert self.source is not None
         for start in range(0, len(record_keys), CHUNK_ROWS):
             chunk = record_keys[start : start + CHUNK_ROWS]
@@ -254,9 +265,10 @@ class PushRun:
             found = {record_key(row.key) for row in rows}
             gone = [text for text in chunk if text not in found]
             self.counts.done += len(gone)
-            if gone and not self.dry_run:
-                runs.resolve_errors(self.spec.job_id, gone)  # their rows are gone
-            self._take(rows, forced=True, scanning=False)
+            resolved = [text for text in gone if text in self.open_errors]
+            if resolved and not self.dry_run:
+                runs.resolve_errors(self.spec.job_id, resolved)  # their rows are gone
+            self._take(rows, forced=forced, scanning=False)
             self.handled.update(found)
 
     def _scan(self, after: Position | None, upto: str | None) -> None:

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import F, Func, JSONField, Value
 from django.utils import timezone
 
+from sync.alerts import run_alert
 from sync.engine.payload import excerpt
 from sync.engine.types import Counts, PushResult
 from sync.hubspot.errors import RecordError
@@ -94,27 +95,28 @@ def save_progress(run: SyncRun, counts: Counts, stats: ClientStats) -> None:
 def run_finished(
     run: SyncRun, counts: Counts, stats: ClientStats, *, status: str, error: str = ""
 ) -> SyncRun:
-    """Save the run's final counts and status."""
+    """Save the run's final counts and status; fire `sync.{job}.failed` if it is unhealthy."""
     copy_progress(run, counts, stats)
     run.status = status
     run.error = error[:MAX_MESSAGE]
     run.finished_at = timezone.now()
     run.save(update_fields=[*PROGRESS_FIELDS, "status", "error", "finished_at"])
+    run_alert(run)
     return run
 
 
 # --- checkpoint ---------------------------------------------------------------------------
 
 
-def load_checkpoint(job_id: int) -> dict[str, Any]:
-    """The job's push checkpoint (empty when it has none)."""
+def load_checkpoint(job_id: int, part: str = "push") -> dict[str, Any]:
+    """The job's push (or `part`: pull) checkpoint (empty when it has none)."""
     checkpoint = SyncJob.objects.filter(pk=job_id).values_list("checkpoint", flat=True).first()
-    push = (checkpoint or {}).get("push") if isinstance(checkpoint, Mapping) else None
+    push = (checkpoint or {}).get(part) if isinstance(checkpoint, Mapping) else None
     return dict(push) if isinstance(push, Mapping) else {}
 
 
-def save_checkpoint(job_id: int, push: Mapping[str, Any]) -> None:
-    """Replace the job's push checkpoint, leaving any other (e.g. pull) as it is.
+def save_checkpoint(job_id: int, push: Mapping[str, Any], part: str = "push") -> None:
+    """Replace the job's push (or `part`: pull) checkpoint, leaving any other as it is.
 
     One statement (`checkpoint || {"push": …}`), so a concurrent change of
     another part of the checkpoint is never lost.
@@ -122,7 +124,7 @@ def save_checkpoint(job_id: int, push: Mapping[str, Any]) -> None:
     merged = Func(
         F("checkpoint"),
         Func(
-            Value("push"),
+            Value(part),
             Value(dict(push), output_field=JSONField()),
             function="jsonb_build_object",
             output_field=JSONField(),

@@ -12,7 +12,10 @@ window (a full bucket, then its refill). A request is logged when it is
 granted with a time in the future (now + the longest it can take), and
 re-stamped when its answer arrives: HubSpot counted it at some moment
 before that, so it leaves our window only after it has left HubSpot's. The
-windows are widened by the account's `window_margin`.
+windows are widened by the account's `window_margin`; search's, at most by
+`MARGIN_SHARE` of its window (0.25 s is 2.5% of the 10-second burst window
+but a quarter of search's one second; since a request only leaves our log
+after its answer, that margin need only absorb clock arithmetic, not latency).
 
 Time is Redis's clock (`TIME` inside the scripts), so every process on every
 host agrees on it; tests pass a clock of their own instead. Each call is one
@@ -221,6 +224,14 @@ class Usage:
     paused_for: float
 
 
+MARGIN_SHARE = 0.025
+
+
+def margin_for(kind: Kind, margin: float, window: float) -> float:
+    """The margin a window is widened by: the account's; search's at most MARGIN_SHARE of it."""
+    return margin if kind == "burst" else min(margin, window * MARGIN_SHARE)
+
+
 def _ms(seconds: float) -> int:
     return math.ceil(seconds * 1000)
 
@@ -292,7 +303,7 @@ class RateLimiter:
             now,
             member,
             kind,
-            _ms(s.window_margin),
+            _ms(margin_for(kind, s.window_margin, window)),
             limit,
             _ms(window),
             s.daily_limit,
@@ -377,7 +388,9 @@ class RateLimiter:
         now = self.clock() if self.clock else _redis_now(self.redis)
         try:
             in_window = int(
-                self.redis.zcount(log, f"({_ms(now - window - s.window_margin)}", "+inf")
+                self.redis.zcount(
+                    log, f"({_ms(now - window - margin_for(kind, s.window_margin, window))}", "+inf"
+                )
             )
             today = int(self.redis.get(counter) or 0)
             paused = int(self.redis.get(pause) or 0)

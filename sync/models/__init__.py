@@ -10,6 +10,12 @@ from sync.models.accounts import (
     INTERACTIVE_TIMEOUTS,
     HubSpotAccount,
 )
+from sync.models.associations import (
+    PRIMARY_TYPES,
+    AssociationCategory,
+    SyncAssociation,
+    SyncAssociationLink,
+)
 from sync.models.jobs import ConflictPolicy, Direction, FieldMappingRow, Mode, SyncJob
 from sync.models.runs import (
     FINISHED_STATUSES,
@@ -26,6 +32,8 @@ __all__ = [
     "FINISHED_STATUSES",
     "INTERACTIVE_RETRY",
     "INTERACTIVE_TIMEOUTS",
+    "PRIMARY_TYPES",
+    "AssociationCategory",
     "ConflictPolicy",
     "Direction",
     "FieldMappingRow",
@@ -33,6 +41,8 @@ __all__ = [
     "Mode",
     "RecordErrorQuerySet",
     "RunStatus",
+    "SyncAssociation",
+    "SyncAssociationLink",
     "SyncJob",
     "SyncRecordError",
     "SyncRecordState",

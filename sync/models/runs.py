@@ -61,6 +61,8 @@ class SyncRun(models.Model):
     progress_done = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(null=True, blank=True)
     conflicts = models.PositiveIntegerField(default=0)
+    # Two-way runs: the conflicts settled (record, winner, why; capped by the engine).
+    resolutions = models.JSONField(default=list, blank=True)
     error = models.TextField(blank=True, default="")
     # What a dry run would send (capped by the engine).
     preview = models.JSONField(default=list, blank=True)

@@ -28,6 +28,7 @@ from django_celery_beat.models import PeriodicTask
 from services.models import Service
 from sync.hubspot.simulator import Simulator
 from sync.models import HubSpotAccount, RunStatus, SyncJob, SyncRecordError, SyncRun
+from tests.queues import TEST_QUEUE as QUEUE
 from tests.sync import test_mapping_validation as validation
 from tests.sync.test_models import make_job
 
@@ -42,7 +43,6 @@ _no_cached_properties = validation._no_cached_properties
 
 TOKEN = "pat-na1-Distinct-Admin-7781"
 SECRET = "whsec-Distinct-Admin-3319"
-QUEUE = "celery"
 
 
 def text_of(response: Any) -> str:

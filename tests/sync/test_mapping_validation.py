@@ -149,6 +149,8 @@ def job_data(account: HubSpotAccount, service: Service, mappings: list[dict[str,
             "mappings-INITIAL_FORMS": "0",
             "mappings-MIN_NUM_FORMS": "0",
             "mappings-MAX_NUM_FORMS": "1000",
+            "associations-TOTAL_FORMS": "0",
+            "associations-INITIAL_FORMS": "0",
         }
     )
     for index, row in enumerate(rows):

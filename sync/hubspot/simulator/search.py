@@ -10,6 +10,7 @@ searchable, archived records never are.
 
 from __future__ import annotations
 
+import bisect
 import fnmatch
 import math
 import re
@@ -258,9 +259,10 @@ def _paging(body: dict[str, Any], cap: int) -> tuple[int, int]:
     return limit, after
 
 
-def _sorter(store: TypeStore, sorts: Any) -> tuple[Getter, bool]:
+def _sorter(store: TypeStore, sorts: Any) -> tuple[Getter, bool, str]:
+    """The sort's getter, whether it descends, and the property it sorts by."""
     if sorts in (None, []):
-        return (lambda record: record.id), False
+        return (lambda record: record.id), False, "hs_object_id"
     if not isinstance(sorts, list) or len(sorts) > 1:
         raise bad_request("Only one sort is supported.")
     spec = sorts[0]
@@ -270,7 +272,7 @@ def _sorter(store: TypeStore, sorts: Any) -> tuple[Getter, bool]:
         name, descending = spec["propertyName"], spec.get("direction", "ASCENDING") == "DESCENDING"
     else:
         raise bad_request("A sort needs a propertyName and a direction.")
-    return _getter(store, name, _kind(store, name)), descending
+    return _getter(store, name, _kind(store, name)), descending, name
 
 
 def _query_test(store: TypeStore, query: Any) -> Predicate | None:
@@ -296,10 +298,20 @@ def search_objects(state: SimState, request: ApiRequest, type_name: str) -> ApiR
         raise bad_request("properties must be a list of property names.")
     with state.lock:
         query = _query_test(store, body.get("query"))
-        sort_key, descending = _sorter(store, body.get("sorts"))
+        sort_key, descending, sort_name = _sorter(store, body.get("sorts"))
         compiled = [[_predicate(store, spec, state) for spec in group] for group in groups]
         delay_ms = int(state.config.search_indexing_delay_seconds * 1000)
         visible_until = state.now_ms() - delay_ms if delay_ms else None
+        if query is None and visible_until is None and not descending:
+            indexed = _changed_since(store, compiled, sort_name)
+            if indexed is not None:
+                total, start = indexed
+                end = min(after + limit, state.config.search_result_cap)
+                page = [
+                    store.records[i] for _ms, i in store.by_modified[start + after : start + end]
+                ]
+                results = [render_record(state, store, record, names=names) for record in page]
+                return _answer(total, results, after, limit)
         matches: dict[int, Record] = {}
         for group in compiled or [[]]:
             tests = [test for test, _plan in group]
@@ -316,7 +328,34 @@ def search_objects(state: SimState, request: ApiRequest, type_name: str) -> ApiR
         ordered = present + absent
         page = ordered[after : min(after + limit, state.config.search_result_cap)]
         results = [render_record(state, store, record, names=names) for record in page]
-    answer: dict[str, Any] = {"total": len(ordered), "results": results}
-    if after + limit < len(ordered):
+    return _answer(len(ordered), results, after, limit)
+
+
+def _answer(total: int, results: list[Any], after: int, limit: int) -> ApiResponse:
+    answer: dict[str, Any] = {"total": total, "results": results}
+    if after + limit < total:
         answer["paging"] = {"next": {"after": str(after + limit)}}
     return ApiResponse(200, answer)
+
+
+def _changed_since(
+    store: TypeStore, compiled: list[list[tuple[Predicate, dict[str, Any]]]], sort_name: str
+) -> tuple[int, int] | None:
+    """A search for the records changed since a moment, oldest change first, answered from the index.
+
+    That is the incremental pull's query: one filter, GT or GTE on the
+    modified time, sorted by it ascending. The modified index holds the
+    active records in exactly that order (time, then id), so the answer is
+    a slice of it and its total a subtraction. Returns (total, where the
+    matches start in the index), or None for any other search.
+    """
+    modified = store.type.modified_property
+    if sort_name != modified or len(compiled) != 1 or len(compiled[0]) != 1:
+        return None
+    plan = compiled[0][0][1]
+    if plan["name"] != modified or plan["operator"] not in ("GT", "GTE"):
+        return None
+    value = plan["value"]
+    low = math.floor(value) + 1 if plan["operator"] == "GT" else math.ceil(value)
+    start = bisect.bisect_left(store.by_modified, (low, -1))
+    return len(store.by_modified) - start, start

@@ -23,6 +23,7 @@ from services.schema_cache import refresh_snapshot
 from sync.hubspot.settings import RetryPolicy, Timeouts
 from sync.hubspot.simulator import Simulator
 from sync.jobspec import JobSpec
+from sync.keys import sync_key
 from sync.models import FieldMappingRow, HubSpotAccount, SyncJob
 from tests.conftest import scratch_database
 
@@ -71,7 +72,7 @@ def source_database(
 def _clear_redis() -> None:
     client = redis.Redis.from_url(str(settings.REDIS_URL))
     try:
-        for pattern in ("sg:hubspot:*", "sg:sync:lock:*"):
+        for pattern in ("sg:hubspot:*", sync_key("lock:*")):
             keys = list(client.scan_iter(match=pattern))
             if keys:
                 client.delete(*keys)

@@ -259,6 +259,36 @@ def test_incremental_pull_on_lastmodifieddate(timed: Timed) -> None:
     assert api.post(SEARCH, json={}).json()["total"] == 2
 
 
+@pytest.mark.parametrize("operator", ["GT", "GTE"])
+def test_changes_since_a_moment_page_alike_whatever_path_answers(
+    timed: Timed, operator: str
+) -> None:
+    """The incremental pull's search (answered from the modified index) pages as any search does."""
+    sim, clock = timed.simulator, timed.clock
+    sim.configure(search_limit=1000)  # the clock stands still: no window ever passes
+    for i in range(12):
+        sim.create("contacts", {"email": f"p{i}@x.com"})
+        if i % 3 == 0:
+            clock.advance(1)  # several records share each moment
+    moment = str(int(clock.now() * 1000) - 1000)
+    since = {"propertyName": "lastmodifieddate", "operator": operator, "value": moment}
+    anything = {"propertyName": "email", "operator": "HAS_PROPERTY"}  # forces a full scan
+    order = [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}]
+
+    def pages(*filters: dict[str, Any]) -> list[tuple[int, list[str], str | None]]:
+        found, after = [], "0"
+        while after is not None:
+            body = {"filterGroups": [{"filters": list(filters)}], "sorts": order}
+            answer = timed.client.post(SEARCH, json={**body, "limit": 2, "after": after}).json()
+            after = answer.get("paging", {}).get("next", {}).get("after")
+            found.append((answer["total"], [r["id"] for r in answer["results"]], after))
+        return found
+
+    indexed = pages(since)
+    assert indexed == pages(since, anything)
+    assert sum(len(page) for _total, page, _after in indexed) == indexed[0][0] > 0
+
+
 def test_indexing_delay_hides_fresh_changes_until_it_passes(timed: Timed) -> None:
     timed.simulator.configure(search_indexing_delay_seconds=5)
     timed.simulator.create("contacts", {"email": "fresh@x.com"})

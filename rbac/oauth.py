@@ -29,7 +29,12 @@ from oauth2_provider.models import get_access_token_model
 from rest_framework.request import Request
 
 from rbac import throttle
-from rbac.sessions import _looks_like_jwt
+from rbac.sessions import (
+    LOGINS_UNAVAILABLE,
+    SessionStoreUnavailable,
+    _looks_like_jwt,
+    session_store,
+)
 from rbac.state import RbacState
 
 READ_SCOPE = "read"
@@ -133,15 +138,18 @@ class ThrottledLoginForm(AuthenticationForm):
         account = str(self.data.get("username") or "")
         ip = str(self.request.META.get("REMOTE_ADDR") or "unknown") if self.request else "unknown"
         try:
-            throttle.check_login_allowed(account=account, ip=ip)
+            with session_store(LOGINS_UNAVAILABLE):
+                throttle.check_login_allowed(account=account, ip=ip)
+                try:
+                    cleaned = super().clean()
+                except ValidationError:
+                    throttle.record_login_failure(account=account, ip=ip)
+                    raise
+                throttle.clear_account_failures(account)
         except throttle.LoginThrottled as error:
             raise ValidationError(str(error), code="throttled") from None
-        try:
-            cleaned = super().clean()
-        except ValidationError:
-            throttle.record_login_failure(account=account, ip=ip)
-            raise
-        throttle.clear_account_failures(account)
+        except SessionStoreUnavailable as error:
+            raise ValidationError(str(error), code="unavailable") from None
         return cleaned
 
 

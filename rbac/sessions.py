@@ -19,11 +19,14 @@ import hmac
 import logging
 import math
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
+import redis
 from django.conf import settings
 from django.contrib.auth import get_backends, user_logged_in
 from django.contrib.auth.models import User
@@ -62,6 +65,10 @@ logger = logging.getLogger(__name__)
 
 class SessionError(Exception):
     """A presented session token is unusable; `str(error)` is safe to show the client."""
+
+
+SESSIONS_UNAVAILABLE = "Sessions cannot be changed right now; retry shortly."
+LOGINS_UNAVAILABLE = "Logins cannot be checked right now; retry shortly."
 
 
 class SessionStoreUnavailable(Exception):
@@ -217,8 +224,23 @@ def _revocation_ttl(claims: SessionClaims) -> int:
 
 
 def revoke_session(claims: SessionClaims) -> None:
-    """Revoke the token `claims` came from, in every process."""
-    cache.set(_revoked_key(claims.token_id), 1, timeout=_revocation_ttl(claims))
+    """Revoke the token `claims` came from, in every process.
+
+    Raises SessionStoreUnavailable when the revocation cannot be stored.
+    """
+    with session_store():
+        cache.set(_revoked_key(claims.token_id), 1, timeout=_revocation_ttl(claims))
+
+
+@contextmanager
+def session_store(message: str = SESSIONS_UNAVAILABLE) -> Iterator[None]:
+    """Turn a failure of the sessions' store (Redis: revocations, login failures) into
+    SessionStoreUnavailable(`message`)."""
+    try:
+        yield
+    except (redis.RedisError, OSError):
+        logger.warning("the session store cannot be reached", exc_info=True)
+        raise SessionStoreUnavailable(message) from None
 
 
 def refresh_session(token: str) -> tuple[str, SessionClaims]:
@@ -231,7 +253,9 @@ def refresh_session(token: str) -> tuple[str, SessionClaims]:
     claims = verify_session_token(token, allow_expired=True)
     session_user(claims)
     # add() is atomic: of two refreshes of one token, only one gets a new token.
-    if not cache.add(_revoked_key(claims.token_id), 1, timeout=_revocation_ttl(claims)):
+    with session_store():
+        fresh = cache.add(_revoked_key(claims.token_id), 1, timeout=_revocation_ttl(claims))
+    if not fresh:
         raise SessionError(REVOKED_SESSION)
     return _issue(
         user_id=claims.user_id,
@@ -285,7 +309,8 @@ def log_in(
     not answer (not counted when no password could be checked at all).
     """
     ip = str(request.META.get("REMOTE_ADDR") or "unknown")
-    throttle.check_login_allowed(account=login, ip=ip)
+    with session_store(LOGINS_UNAVAILABLE):
+        throttle.check_login_allowed(account=login, ip=ip)
     user: User | None = None
     outage: DirectoryUnavailable | None = None
     if service == LDAP_SERVICE or ldap_first():
@@ -298,11 +323,13 @@ def log_in(
     if user is None and service != LDAP_SERVICE:
         user = local_user(request, login=login, password=password, by_email=by_email)
     if user is None or not user.is_active:
-        throttle.record_login_failure(account=login, ip=ip)
+        with session_store(LOGINS_UNAVAILABLE):
+            throttle.record_login_failure(account=login, ip=ip)
         if outage is not None:
             raise outage
         raise InvalidCredentials
-    throttle.clear_account_failures(login)
+    with session_store(LOGINS_UNAVAILABLE):
+        throttle.clear_account_failures(login)
     user_logged_in.send(sender=user.__class__, request=request, user=user)
     token, claims = issue_session(user_id=user.pk, app_id=app_id)
     return user, token, claims

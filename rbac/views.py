@@ -19,6 +19,7 @@ from rbac.ldap import LDAP_SERVICE, DirectoryUnavailable, ldap_enabled
 from rbac.sessions import (
     SessionClaims,
     SessionError,
+    SessionStoreUnavailable,
     log_in,
     login_app,
     refresh_session,
@@ -161,9 +162,11 @@ class SessionView(APIView):
         return token
 
     def handle_exception(self, exc: Exception) -> Response:
-        """Answer a throttled login with 429 in the error envelope and `Retry-After`."""
+        """Answer a throttled login with 429 and `Retry-After`, an unreachable session store with 503."""
         if isinstance(exc, LoginThrottled):
             response = super().handle_exception(ApiError(429, str(exc)))
             response["Retry-After"] = str(exc.retry_after)
             return response
+        if isinstance(exc, SessionStoreUnavailable):
+            return super().handle_exception(ApiError(503, str(exc)))
         return super().handle_exception(exc)

@@ -462,6 +462,20 @@ def test_login_page_counts_failures_and_refuses_when_over(
     assert b"Too many failed login attempts. Try again later." in page.content
 
 
+def test_login_page_says_so_when_failures_cannot_be_counted(
+    client: Client, service_with_user: Service, settings: Any
+) -> None:
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens on port 1
+        }
+    }
+    page = client.post("/oauth/login/", {"username": f"user-{USER_ID}", "password": "pw-1"})
+    assert page.status_code == 200
+    assert b"Logins cannot be checked right now; retry shortly." in page.content
+
+
 def test_admin_links_an_oauth_application_to_an_app(
     admin_client: Client, service_with_app: Service
 ) -> None:

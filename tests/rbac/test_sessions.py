@@ -326,6 +326,28 @@ def test_delete_logs_out_everywhere(client: Client, make_user: Any) -> None:
     assert client.delete(URL, headers=with_token(token)).status_code == 401
 
 
+def test_an_unreachable_session_store_is_503_on_every_verb(
+    client: Client, user: Any, settings: Any
+) -> None:
+    """Revocations live in Redis: without it a session is neither trusted nor changed (503)."""
+    token = token_of(client, user)
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens on port 1
+        }
+    }
+    for verb in (client.get, client.put, client.delete):
+        response = verb(URL, headers=with_token(token))
+        assert response.status_code == 503, (verb, response.content)
+        assert response.json()["error"]["message"].startswith("Sessions cannot be")
+    response = log_in(client, email=user.email, password=PASSWORD)
+    assert response.status_code == 503
+    assert response.json()["error"]["message"] == (
+        "Logins cannot be checked right now; retry shortly."
+    )
+
+
 def test_token_of_a_user_deactivated_since_login_is_refused(client: Client, user: Any) -> None:
     token = token_of(client, user)
     user.is_active = False

@@ -230,6 +230,21 @@ class SchemaWriter(ApiView):
                 return
         raise forbidden(verb, "_schema", self.access.service)
 
+    def require_field_rights(self, verb: str, table: Table, field: str | None) -> None:
+        """403 unless the caller may `verb` the field (None: some field) of `table`.
+
+        Checked before the body is read, like `require_some`: a caller with
+        no such right is refused whatever it sends. Each field the body names
+        is checked again once it is parsed.
+        """
+        base = f"_schema/{table.name}"
+        if field is not None:
+            self.require(verb, f"{base}/{field}")
+            return
+        names = [base, *(f"{base}/{column.name}" for column in table.columns)]
+        if not any(self.may_change(verb, name) for name in names):
+            raise forbidden(verb, base, self.access.service)
+
     def visible_table(self, snapshot: SchemaSnapshot, name: str) -> Table:
         """The table called `name`; 404 when missing or when the caller cannot reach it."""
         table = snapshot.table(name)
@@ -444,6 +459,7 @@ class SchemaFieldView(SchemaWriter):
         config = self.service(service)
         snapshot = self.snapshot(config)
         found = self.visible_table(snapshot, table)
+        self.require_field_rights(verb, found, None if field == FIELDS else field)
         empty = NO_CREATE_DATA if verb == "POST" else NO_UPDATE_DATA
         if field == FIELDS:
             fields = [parse_field(item) for item in unwrap(request.data, empty)]

@@ -529,6 +529,23 @@ def test_schema_index_writes_are_refused_before_their_body_is_read(
     assert dropper.put("/_schema").status_code == 403
 
 
+def test_field_writes_are_refused_before_their_body_is_read(
+    caller_with: Callable[..., SchemaApi], api: SchemaApi
+) -> None:
+    api.post("/_schema/todo", {"field": [{"name": "id", "type": "id"}]})
+    reader = caller_with([("_schema/todo", ["GET"]), ("_table/todo", ["GET"])])
+    for response in (
+        reader.post("/_schema/todo/note", "not an object"),
+        reader.patch("/_schema/todo/_field", [{"type": "no name"}]),
+        reader.put("/_schema/todo/_field"),
+    ):
+        assert response.status_code == 403, response.content
+        assert "access to component '_schema/todo" in error(response)
+    writer = caller_with([("_schema/todo/*", ["GET", "POST"]), ("_table/todo", ["GET"])])
+    bad = writer.post("/_schema/todo/note", "not an object")
+    assert bad.status_code == 400, bad.content
+
+
 def test_a_table_the_caller_cannot_see_is_not_found(
     caller_with: Callable[..., SchemaApi], api: SchemaApi
 ) -> None:

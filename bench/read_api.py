@@ -220,9 +220,16 @@ def create_login_role(role: LoginRole, password: str, database: str) -> None:
 
 
 def drop_login_role(role: LoginRole) -> None:
-    """Drop `role` if this run made it (its grants went with its database)."""
+    """Drop `role` if this run made it (its grants went with its database).
+
+    A role that objects of another database still depend on is left in
+    place, with a warning: the run's results are not lost to its cleanup.
+    """
     with psycopg.connect(platform_conninfo(), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role.name)))
+        try:
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role.name)))
+        except psycopg.errors.DependentObjectsStillExist as error:
+            print(f"role {role.name} left in place: {error}".strip(), file=sys.stderr)
 
 
 def prepare_sluicegate(

@@ -108,7 +108,7 @@ def _refs(columns: Sequence[Column]) -> sql.Composed:
     )
 
 
-def _select(source: RowSource) -> sql.Composed:
+def select_list(source: RowSource) -> sql.Composed:
     """`CAST(position columns AS text)…, value columns…` (values in the API's rendering)."""
     texts = [
         sql.SQL("CAST({}.{} AS text)").format(ALIAS, sql.Identifier(column.name))
@@ -118,7 +118,7 @@ def _select(source: RowSource) -> sql.Composed:
     return sql.SQL(", ").join([*texts, *values])
 
 
-def _from(source: RowSource) -> sql.Composed:
+def from_clause(source: RowSource) -> sql.Composed:
     table = source.table
     return sql.SQL(" FROM {} AS {}").format(sql.Identifier(table.sql_schema, table.sql_name), ALIAS)
 
@@ -171,7 +171,11 @@ def compile_chunk(
     """
     where, params = _range(source, after, upto)
     statement = sql.SQL("SELECT {}{}{} ORDER BY {} LIMIT {}").format(
-        _select(source), _from(source), where, _refs(_order_columns(source)), sql.Placeholder()
+        select_list(source),
+        from_clause(source),
+        where,
+        _refs(_order_columns(source)),
+        sql.Placeholder(),
     )
     return CompiledQuery(statement, (*params, max(1, int(limit))))
 
@@ -181,7 +185,7 @@ def compile_count(
 ) -> CompiledQuery:
     """How many rows `compile_chunk` would hand out from `after` on, all chunks together."""
     where, params = _range(source, after, upto)
-    statement = sql.SQL("SELECT count(*){}{}").format(_from(source), where)
+    statement = sql.SQL("SELECT count(*){}{}").format(from_clause(source), where)
     return CompiledQuery(statement, tuple(params))
 
 
@@ -190,7 +194,7 @@ def compile_watermark_max(source: RowSource) -> CompiledQuery:
     if source.watermark is None:
         raise QueryError("This read has no watermark column.")
     statement = sql.SQL("SELECT CAST(max({}.{}) AS text){}").format(
-        ALIAS, sql.Identifier(source.watermark.name), _from(source)
+        ALIAS, sql.Identifier(source.watermark.name), from_clause(source)
     )
     return CompiledQuery(statement, ())
 
@@ -215,7 +219,7 @@ def compile_rows_by_keys(source: RowSource, keys: Sequence[tuple[str, ...]]) -> 
         raise QueryError("No keys given.")
     condition, params = _key_list(source, keys)
     statement = sql.SQL("SELECT {}{} WHERE {} ORDER BY {}").format(
-        _select(source), _from(source), condition, _refs(_order_columns(source))
+        select_list(source), from_clause(source), condition, _refs(_order_columns(source))
     )
     return CompiledQuery(statement, tuple(params))
 
@@ -229,7 +233,7 @@ def compile_existing_keys(source: RowSource, keys: Sequence[tuple[str, ...]]) ->
         sql.SQL("CAST({}.{} AS text)").format(ALIAS, sql.Identifier(column.name))
         for column in source.key
     )
-    statement = sql.SQL("SELECT {}{} WHERE {}").format(texts, _from(source), condition)
+    statement = sql.SQL("SELECT {}{} WHERE {}").format(texts, from_clause(source), condition)
     return CompiledQuery(statement, tuple(params))
 
 

@@ -26,7 +26,7 @@ from services.sql.clauses import Compiler
 from services.sql.compile import CompiledQuery
 from services.sql.errors import QueryError
 from services.sql.execute import translate_errors
-from services.sql.keyset import ALIAS, RowSource, _from, _select
+from services.sql.keyset import ALIAS, RowSource, from_clause, select_list
 from services.sql.policy import FULL_ACCESS
 from services.sql.schema import Column, SchemaSnapshot, Table
 from services.sql.writes import read_raw, records_from, table_ref, value_expr
@@ -194,7 +194,7 @@ def compile_rows_by_match(
     else:
         condition = sql.SQL("{} IN (SELECT v FROM ({}) AS w(v))")
     statement = sql.SQL("SELECT {}{} WHERE {}").format(
-        _select(source), _from(source), condition.format(column, wanted)
+        select_list(source), from_clause(source), condition.format(column, wanted)
     )
     return CompiledQuery(statement, tuple(compiler.bound))
 

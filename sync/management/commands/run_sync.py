@@ -67,6 +67,11 @@ class Command(BaseCommand):
             "--retry-failed", action="store_true", help="push only the records that failed before"
         )
         parser.add_argument(
+            "--full",
+            action="store_true",
+            help="pull every HubSpot record, not only those changed since the last pull",
+        )
+        parser.add_argument(
             "--no-progress", action="store_true", help="do not draw the progress bar"
         )
 
@@ -80,6 +85,7 @@ class Command(BaseCommand):
                 job.pk,
                 dry_run=options["dry_run"],
                 retry_failed=options["retry_failed"],
+                full=options["full"],
                 on_progress=bar,
             )
         except JobNotRunnable as error:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
+from io import StringIO
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 from django.test import override_settings
 
 from sync.engine.jobs import open_run, run_job
@@ -63,6 +65,20 @@ def test_incremental_pull_reads_only_what_changed_since_the_checkpoint(world: Wo
     assert ("person2@example.com", "Changed") in world.rows("email, first_name")
     assert world.requests("/search") >= 1
     assert (third.records_read, third.records_updated) == (0, 0)
+
+
+def test_run_sync_full_pulls_every_record_again(world: World) -> None:
+    identity(world)
+    contacts(world, 3)
+    job = pull_job(world)
+    run_job(job.pk)
+    world.sql("DELETE FROM people")  # a direct database change no pull sees
+
+    call_command("run_sync", job.name, "--no-progress", stdout=StringIO())
+    assert world.rows("email") == []
+    call_command("run_sync", job.name, "--full", "--no-progress", stdout=StringIO())
+
+    assert sorted(world.rows("email")) == [(f"person{i}@example.com",) for i in (1, 2, 3)]
 
 
 def test_a_pull_that_changes_nothing_writes_no_row(world: World) -> None:

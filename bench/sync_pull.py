@@ -23,18 +23,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from django.conf import settings
 
-from bench.sync_push import Simulator, simulator_process
+from bench.sync_push import Simulator, bench_service, simulator_process
 from config.database import platform_conninfo
-from services.demo import drop_database, ensure_database
 from services.models import Service
 from services.schema_cache import refresh_snapshot
 from sync.engine.jobs import open_run
@@ -163,28 +160,8 @@ def report(rows: int, label: str, run: SyncRun, stats: dict[str, Any]) -> list[s
 def run() -> list[str]:
     rows = int(os.environ.get("BENCH_PULL_ROWS") or 100_000)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request otherwise
-    db = settings.DATABASES["default"]
-    drop_database(DATABASE)
-    ensure_database(DATABASE)
-    Service.objects.filter(name=NAME).delete()
-    service = Service(
-        name=NAME, label="Bench pull", host=db.get("HOST") or "127.0.0.1",
-        port=int(db.get("PORT") or 5432), database=DATABASE, username=db.get("USER") or "postgres",
-    )  # fmt: skip
-    service.set_password(db.get("PASSWORD") or "")
-    service.save()
-    try:
-        with tempfile.TemporaryDirectory(prefix="sluicegate-bench-pull-") as folder:
-            return scenario(service, rows, Path(folder) / "contacts.json")
-    finally:
-        for step in (
-            lambda: SyncRun.objects.filter(job__name=NAME).delete(),
-            lambda: SyncJob.objects.filter(name=NAME).delete(),
-            lambda: HubSpotAccount.objects.filter(name=NAME).delete(),
-            lambda: Service.objects.filter(name=NAME).delete(),
-            lambda: drop_database(DATABASE),
-        ):
-            try:
-                step()
-            except Exception as exc:  # a failed cleanup must not stop the next one
-                print(f"sync_pull cleanup failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+    with (
+        bench_service(NAME, "Bench pull", DATABASE) as service,
+        tempfile.TemporaryDirectory(prefix="sluicegate-bench-pull-") as folder,
+    ):
+        return scenario(service, rows, Path(folder) / "contacts.json")

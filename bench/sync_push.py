@@ -221,34 +221,40 @@ def scenario(service: Service, simulator: Simulator, rows: int, limit: int) -> l
     ]
 
 
-def run() -> list[str]:
-    rows = int(os.environ.get("BENCH_SYNC_ROWS") or 100_000)
-    limits = [int(x) for x in (os.environ.get("BENCH_SYNC_LIMITS") or "100,190").split(",")]
+@contextlib.contextmanager
+def bench_service(name: str, label: str, database: str) -> Iterator[Service]:
+    """A service `name` on a fresh `database`; it, its jobs, runs and account are removed after."""
     db = settings.DATABASES["default"]
-    drop_database(DATABASE)
-    ensure_database(DATABASE)
-    Service.objects.filter(name=NAME).delete()
+    drop_database(database)
+    ensure_database(database)
+    Service.objects.filter(name=name).delete()
     service = Service(
-        name=NAME, label="Bench sync", host=db.get("HOST") or "127.0.0.1",
-        port=int(db.get("PORT") or 5432), database=DATABASE, username=db.get("USER") or "postgres",
+        name=name, label=label, host=db.get("HOST") or "127.0.0.1",
+        port=int(db.get("PORT") or 5432), database=database, username=db.get("USER") or "postgres",
     )  # fmt: skip
     service.set_password(db.get("PASSWORD") or "")
     service.save()
-    lines: list[str] = []
     try:
-        with simulator_process() as simulator:
-            for limit in limits:
-                lines.extend(scenario(service, simulator, rows, limit))
+        yield service
     finally:
         for step in (
-            lambda: SyncRun.objects.filter(job__name=NAME).delete(),
-            lambda: SyncJob.objects.filter(name=NAME).delete(),
-            lambda: HubSpotAccount.objects.filter(name=NAME).delete(),
-            lambda: Service.objects.filter(name=NAME).delete(),
-            lambda: drop_database(DATABASE),
+            lambda: SyncRun.objects.filter(job__name=name).delete(),
+            lambda: SyncJob.objects.filter(name=name).delete(),
+            lambda: HubSpotAccount.objects.filter(name=name).delete(),
+            lambda: Service.objects.filter(name=name).delete(),
+            lambda: drop_database(database),
         ):
             try:
                 step()
             except Exception as exc:  # a failed cleanup must not stop the next one
-                print(f"sync_push cleanup failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+                print(f"{name} cleanup failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+
+
+def run() -> list[str]:
+    rows = int(os.environ.get("BENCH_SYNC_ROWS") or 100_000)
+    limits = [int(x) for x in (os.environ.get("BENCH_SYNC_LIMITS") or "100,190").split(",")]
+    lines: list[str] = []
+    with bench_service(NAME, "Bench sync", DATABASE) as service, simulator_process() as simulator:
+        for limit in limits:
+            lines.extend(scenario(service, simulator, rows, limit))
     return lines

@@ -9,10 +9,9 @@ every installation using one token must share its limit.
 
 from __future__ import annotations
 
-from django.conf import settings
+from config.installation import installation
 
 
 def sync_key(template: str, **parts: object) -> str:
-    """`sg:{platform database}:sync:` + `template` filled with `parts`."""
-    database = settings.DATABASES["default"].get("NAME") or "default"
-    return f"sg:{database}:sync:" + template.format(**parts)
+    """`sg:{installation}:sync:` + `template` filled with `parts`."""
+    return f"sg:{installation()}:sync:" + template.format(**parts)

@@ -27,6 +27,7 @@ from django.core.handlers.wsgi import WSGIRequest
 from django.http import StreamingHttpResponse
 from django.urls import Resolver404, resolve
 
+from config.installation import installation
 from config.middleware import current_request_id, request_id_for
 from rbac.audit import AuditMiddleware
 from rbac.policies import REQUESTOR_SCRIPT, Principal
@@ -155,8 +156,14 @@ def call_api(
     }
 
 
+def store_prefix() -> str:
+    """Where this installation's script stores start in the shared cache."""
+    return f"script-store:{installation()}:"
+
+
 def store_key(script_id: int, key: str) -> str:
-    return f"script-store:{script_id}:{key}"
+    """A script's store key, in this installation's own namespace of the shared cache."""
+    return f"{store_prefix()}{script_id}:{key}"
 
 
 def store_call(script_id: int, op: str, key: str, value: Any = None, ttl: int | None = None) -> Any:

@@ -32,6 +32,7 @@ from sync.engine.types import Counts
 from sync.hubspot.transport import ClientStats
 from sync.models import RunStatus, SyncRun
 from tests.queues import TEST_QUEUE as QUEUE
+from tests.services.scripting.conftest import clear_script_store
 from tests.sync.engine.conftest import World, source_database, world
 from tests.sync.test_admin import health_cells, text_of
 
@@ -53,6 +54,7 @@ def broker() -> Iterator[redis.Redis]:
     connection = redis.Redis.from_url(str(settings.CELERY_BROKER_URL))
     connection.delete(QUEUE)
     forget_scripts()
+    clear_script_store()
     yield connection
     connection.delete(QUEUE)
     connection.close()

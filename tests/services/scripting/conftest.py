@@ -10,6 +10,7 @@ import redis
 from django.conf import settings
 from django.core.cache import cache
 
+from services.scripting.host import store_prefix
 from services.scripting.models import EventScript
 from services.scripting.schedule import schedule_script
 from services.scripting.state import forget_scripts
@@ -32,11 +33,16 @@ def redis_client() -> redis.Redis:
 def _fresh_scripts() -> Iterator[None]:
     """Each test starts with no cached scripts and an empty script store."""
     forget_scripts()
-    client = redis_client()
-    for key in client.scan_iter(match=cache.make_key("script-store:*")):
-        client.delete(key)
+    clear_script_store()
     yield
     forget_scripts()
+
+
+def clear_script_store() -> None:
+    """Delete every script store key of this test run's installation (no other's)."""
+    client = redis_client()
+    for key in client.scan_iter(match=cache.make_key(store_prefix() + "*")):
+        client.delete(key)
 
 
 @pytest.fixture

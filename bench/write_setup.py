@@ -14,8 +14,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from bench import read_api
-from bench.read_api import revoke_key
+from bench import read_setup
+from bench.read_setup import revoke_key
 from bench.servers import Server, start_server, stop_server
 from config.database import platform_conninfo
 from services.demo import CONTACT_COLUMNS, drop_database, load_demo
@@ -23,7 +23,9 @@ from services.models import Service
 
 WRITE_DATABASE = "sluicegate_bench_write"
 SERVICE = "bench-write"
-WRITE_ROLE = read_api.LoginRole("sluicegate_bench_writer", "SELECT, INSERT, UPDATE", sequences=True)
+WRITE_ROLE = read_setup.LoginRole(
+    "sluicegate_bench_writer", "SELECT, INSERT, UPDATE", sequences=True
+)
 COLUMNS = CONTACT_COLUMNS[1:]  # every column the demo fills, less `id` (the identity)
 MAX_RECORDS = 10_000
 DEFAULT_MAX_BODY = 10 * 1024 * 1024  # SLUICEGATE_MAX_BODY_BYTES' default
@@ -60,7 +62,7 @@ def reset_table(fill: list[tuple[object, ...]] | None) -> None:
 
 def prepare_sluicegate(env: dict[str, str]) -> tuple[str, list[str]]:
     """Create the admin, its API key and the SERVICE service; return (key, problems)."""
-    return read_api.prepare_sluicegate(
+    return read_setup.prepare_sluicegate(
         env, service=SERVICE, label="Bench writes", database=WRITE_DATABASE, role=WRITE_ROLE,
         max_records=MAX_RECORDS,
     )  # fmt: skip
@@ -95,7 +97,7 @@ def start_servers(logdir: Path, base: dict[str, str], sg_env: dict[str, str], ke
 def tear_down(key: str) -> None:
     """Revoke `key`, delete the service, drop the database and WRITE_ROLE, each whatever fails."""
     steps: list[Callable[[], object]] = [lambda: Service.objects.filter(name=SERVICE).delete(),
-             lambda: drop_database(WRITE_DATABASE), lambda: read_api.drop_login_role(WRITE_ROLE)]  # fmt: skip
+             lambda: drop_database(WRITE_DATABASE), lambda: read_setup.drop_login_role(WRITE_ROLE)]  # fmt: skip
     if key:
         steps.insert(0, lambda: revoke_key(key))
     for step in steps:

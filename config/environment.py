@@ -66,6 +66,12 @@ class Environment:
     oauth_refresh_token_seconds: int = 1209600
     rate_limit_fail_closed: bool = False
     rate_limit_redis_timeout: float = 0.25
+    sync_debounce_seconds: float = 2.0
+    sync_webhook_max_age_seconds: float = 300.0
+    sync_webhook_dedupe_seconds: float = 900.0
+    sync_jobs_check_seconds: float = 1.0
+    use_x_forwarded_host: bool = False
+    script_workers: int = 4  # by default one per gunicorn thread (WEB_THREADS)
 
     @property
     def is_production(self) -> bool:
@@ -503,5 +509,35 @@ def load_environment(environ: Mapping[str, str]) -> Environment:
             "SLUICEGATE_RATE_LIMIT_REDIS_TIMEOUT",
             environ.get("SLUICEGATE_RATE_LIMIT_REDIS_TIMEOUT"),
             default=0.25,
+        ),
+        sync_debounce_seconds=parse_seconds(
+            "SLUICEGATE_SYNC_DEBOUNCE_SECONDS",
+            environ.get("SLUICEGATE_SYNC_DEBOUNCE_SECONDS"),
+            default=2.0,
+        ),
+        sync_webhook_max_age_seconds=parse_seconds(
+            "SLUICEGATE_SYNC_WEBHOOK_MAX_AGE_SECONDS",
+            environ.get("SLUICEGATE_SYNC_WEBHOOK_MAX_AGE_SECONDS"),
+            default=300.0,
+        ),
+        sync_webhook_dedupe_seconds=parse_seconds(
+            "SLUICEGATE_SYNC_WEBHOOK_DEDUPE_SECONDS",
+            environ.get("SLUICEGATE_SYNC_WEBHOOK_DEDUPE_SECONDS"),
+            default=900.0,
+        ),
+        sync_jobs_check_seconds=parse_seconds(
+            "SLUICEGATE_SYNC_JOBS_CHECK_SECONDS",
+            environ.get("SLUICEGATE_SYNC_JOBS_CHECK_SECONDS"),
+            default=1.0,
+        ),
+        use_x_forwarded_host=parse_bool(
+            "SLUICEGATE_USE_X_FORWARDED_HOST",
+            environ.get("SLUICEGATE_USE_X_FORWARDED_HOST"),
+            default=False,
+        ),
+        script_workers=parse_positive_int(
+            "SLUICEGATE_SCRIPT_WORKERS",
+            environ.get("SLUICEGATE_SCRIPT_WORKERS"),
+            default=parse_positive_int("WEB_THREADS", environ.get("WEB_THREADS"), default=4),
         ),
     )

@@ -15,14 +15,7 @@ from celery.schedules import crontab
 from corsheaders.defaults import default_headers as cors_default_headers
 
 from config.embedded import running_postgres_url, running_redis_url
-from config.environment import (
-    BASE_DIR,
-    database_config,
-    load_environment,
-    parse_bool,
-    parse_positive_int,
-    parse_seconds,
-)
+from config.environment import BASE_DIR, database_config, load_environment
 from config.redis_urls import kombu_url
 
 # Lets generic Django classes be subscripted at run time (`ModelAdmin[Service]`).
@@ -54,33 +47,13 @@ SLUICEGATE_TRUSTED_PROXIES = ENV.trusted_proxies
 SLUICEGATE_RATE_LIMIT_FAIL_CLOSED = ENV.rate_limit_fail_closed
 SLUICEGATE_RATE_LIMIT_REDIS_TIMEOUT = ENV.rate_limit_redis_timeout
 # HubSpot sync in near real time (docs/sync.md, "Webhooks and near-real-time pushes").
-SLUICEGATE_SYNC_DEBOUNCE_SECONDS = parse_seconds(
-    "SLUICEGATE_SYNC_DEBOUNCE_SECONDS",
-    os.environ.get("SLUICEGATE_SYNC_DEBOUNCE_SECONDS"),
-    default=2.0,
-)
-SLUICEGATE_SYNC_WEBHOOK_MAX_AGE_SECONDS = parse_seconds(
-    "SLUICEGATE_SYNC_WEBHOOK_MAX_AGE_SECONDS",
-    os.environ.get("SLUICEGATE_SYNC_WEBHOOK_MAX_AGE_SECONDS"),
-    default=300.0,
-)
-SLUICEGATE_SYNC_WEBHOOK_DEDUPE_SECONDS = parse_seconds(
-    "SLUICEGATE_SYNC_WEBHOOK_DEDUPE_SECONDS",
-    os.environ.get("SLUICEGATE_SYNC_WEBHOOK_DEDUPE_SECONDS"),
-    default=900.0,
-)
-SLUICEGATE_SYNC_JOBS_CHECK_SECONDS = parse_seconds(
-    "SLUICEGATE_SYNC_JOBS_CHECK_SECONDS",
-    os.environ.get("SLUICEGATE_SYNC_JOBS_CHECK_SECONDS"),
-    default=1.0,
-)
+SLUICEGATE_SYNC_DEBOUNCE_SECONDS = ENV.sync_debounce_seconds
+SLUICEGATE_SYNC_WEBHOOK_MAX_AGE_SECONDS = ENV.sync_webhook_max_age_seconds
+SLUICEGATE_SYNC_WEBHOOK_DEDUPE_SECONDS = ENV.sync_webhook_dedupe_seconds
+SLUICEGATE_SYNC_JOBS_CHECK_SECONDS = ENV.sync_jobs_check_seconds
 # Event script sandbox workers per process: by default one per gunicorn thread
 # (WEB_THREADS), so a request never waits for a free worker (docs/scripts.md).
-SLUICEGATE_SCRIPT_WORKERS = parse_positive_int(
-    "SLUICEGATE_SCRIPT_WORKERS",
-    os.environ.get("SLUICEGATE_SCRIPT_WORKERS"),
-    default=parse_positive_int("WEB_THREADS", os.environ.get("WEB_THREADS"), default=4),
-)
+SLUICEGATE_SCRIPT_WORKERS = ENV.script_workers
 
 # An unset URL with no embedded server running is reported by the system
 # check config.W001 / W002 rather than failing here, so tools that only import
@@ -265,11 +238,7 @@ CSRF_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # A proxy that rewrites Host passes the original in X-Forwarded-Host (webhook signatures sign it).
-USE_X_FORWARDED_HOST = parse_bool(
-    "SLUICEGATE_USE_X_FORWARDED_HOST",
-    os.environ.get("SLUICEGATE_USE_X_FORWARDED_HOST"),
-    default=False,
-)
+USE_X_FORWARDED_HOST = ENV.use_x_forwarded_host
 SECURE_REFERRER_POLICY = "same-origin"
 # HSTS: a year in production, off in development (a browser would remember it for localhost).
 SECURE_HSTS_SECONDS = ENV.hsts_seconds

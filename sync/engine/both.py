@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from sync.engine.pull import Progress, PullRun, locked
+from sync.engine.pull import PullRun
 from sync.engine.pull_apply import pull_mappings
 from sync.engine.push import PushRun
+from sync.engine.session import Progress, locked
 from sync.jobspec import JobSpec
 from sync.models import Direction, SyncRun
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from sync.engine.both import run_both
-from sync.engine.pull import run_pull
-from sync.engine.push import Progress, run_push
+from sync.engine.pull import pull_objects, run_pull
+from sync.engine.push import run_push
+from sync.engine.session import Progress
 from sync.models import Direction, RunStatus, SyncJob, SyncRun
 
 
@@ -73,13 +74,8 @@ def push_job_records(job_id: int, keys: Sequence[str]) -> SyncRun:
     Raises JobNotRunnable when there is no such job or it does not push
     (or is disabled), and what `run_push` raises.
     """
-    job = load_job(job_id)
-    if job.direction == Direction.PULL or not job.enabled:
-        raise JobNotRunnable(f"Job '{job.name}' does not push (or is disabled).")
-    run = open_run(job, Direction.PUSH)
-    if run.finished:
-        return run
-    return run_push(job.spec(), run=run, keys=keys)
+    job, run = _targeted_run(job_id, Direction.PUSH)
+    return run if run.finished else run_push(job.spec(), run=run, keys=keys)
 
 
 def pull_job_objects(job_id: int, object_ids: Sequence[str]) -> SyncRun:
@@ -88,15 +84,19 @@ def pull_job_objects(job_id: int, object_ids: Sequence[str]) -> SyncRun:
     Raises JobNotRunnable when there is no such job or it does not pull (or
     is disabled), and what `pull.pull_objects` raises.
     """
-    from sync.engine.pull import pull_objects
+    job, run = _targeted_run(job_id, Direction.PULL)
+    return run if run.finished else pull_objects(job.spec(), list(object_ids), run=run)
 
+
+def _targeted_run(job_id: int, direction: str) -> tuple[SyncJob, SyncRun]:
+    """Job `job_id` and a new `direction` run of some of its records.
+
+    Raises JobNotRunnable when the job does not go that way or is disabled.
+    """
     job = load_job(job_id)
-    if job.direction == Direction.PUSH or not job.enabled:
-        raise JobNotRunnable(f"Job '{job.name}' does not pull (or is disabled).")
-    run = open_run(job, Direction.PULL)
-    if run.finished:
-        return run
-    return pull_objects(job.spec(), list(object_ids), run=run)
+    if job.direction not in (direction, Direction.BOTH) or not job.enabled:
+        raise JobNotRunnable(f"Job '{job.name}' does not {direction} (or is disabled).")
+    return job, open_run(job, direction)
 
 
 def find_job(name_or_id: str) -> SyncJob | None:

@@ -29,15 +29,12 @@ The steps:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import Any
 
-import redis
 from django.conf import settings
 
 from sync.engine import runs
-from sync.engine.lock import JobLock
 from sync.engine.outcome import run_recorded
 from sync.engine.pull_apply import delete_rows, open_target, pull_mappings
 from sync.engine.pull_page import PagePuller
@@ -49,17 +46,11 @@ from sync.engine.pull_read import (
     moment_ms,
     prefetched,
 )
-from sync.engine.push import lock_ttl
+from sync.engine.session import Progress, locked
 from sync.engine.source import EngineError, open_source
-from sync.engine.types import Counts
-from sync.hubspot.client import HubSpotClient
-from sync.hubspot.errors import RateLimiterUnavailable
-from sync.hubspot.ratelimit import redis_connect
-from sync.hubspot.transport import ClientStats
 from sync.jobspec import RECORD_ID, JobSpec
 from sync.models import Direction, RunStatus, SyncRun
 
-Progress = Callable[[SyncRun], None]
 BATCH_READ = 100
 DEFAULT_OVERLAP_SECONDS = 30.0
 
@@ -75,39 +66,6 @@ def overlap_ms() -> int:
 def search_cap() -> int:
     """The results one search query can page through (HubSpot: 10,000)."""
     return int(getattr(settings, "SLUICEGATE_SYNC_SEARCH_CAP", SEARCH_CAP))
-
-
-@contextmanager
-def locked(
-    spec: JobSpec, run: SyncRun, direction: str
-) -> Iterator[tuple[HubSpotClient, JobLock] | None]:
-    """The job's lock and a client for the run (None: another run holds the lock; the run is cancelled).
-
-    Raises RateLimiterUnavailable (after recording the run as failed) when
-    Redis cannot be reached.
-    """
-    connection = redis_connect(str(settings.REDIS_URL))
-    lock = JobLock(connection, spec.job_id, ttl=lock_ttl())
-    try:
-        taken = lock.acquire()
-    except redis.RedisError as error:
-        connection.close()
-        runs.run_finished(run, Counts(), ClientStats(), status=RunStatus.FAILED, error=f"{error}")
-        raise RateLimiterUnavailable(f"The job lock's Redis failed: {error}") from error
-    if not taken:
-        connection.close()
-        runs.run_cancelled(run, "Already running: another run of this job holds its lock.")
-        yield None
-        return
-    try:
-        run.direction = direction
-        run.save(update_fields=["direction"])
-        runs.run_started(run)
-        with HubSpotClient(spec.account, redis_client=connection) as client:
-            yield client, lock
-    finally:
-        lock.release()
-        connection.close()
 
 
 def run_pull(

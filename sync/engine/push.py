@@ -31,25 +31,23 @@ The steps:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
-
-import redis
-from django.conf import settings
 
 from services.sql.keyset import Position, SourceRow
 from sync.engine import hooks, runs
 from sync.engine.associate import associate_records
 from sync.engine.checkpoint import Checkpoint
 from sync.engine.decide import Decider, preview_of
-from sync.engine.lock import DEFAULT_TTL, JobLock
+from sync.engine.lock import JobLock
 from sync.engine.mirror import archive_vanished
 from sync.engine.outcome import run_recorded
 from sync.engine.payload import content_hash, key_parts, push_mappings, record_key
 from sync.engine.pull_page import PULLED_PREFIX
 from sync.engine.send import BatchSender
+from sync.engine.session import Progress, locked
 from sync.engine.source import (
     EngineError,
     Source,
@@ -64,17 +62,14 @@ from sync.engine.types import AMBIGUOUS_CREATE, Candidate, Counts, PushResult
 from sync.engine.validate import check_job
 from sync.hubspot.client import HubSpotClient
 from sync.hubspot.errors import (
-    RateLimiterUnavailable,
     RecordError,
 )
-from sync.hubspot.ratelimit import redis_connect
 from sync.hubspot.transport import ClientStats
 from sync.jobspec import JobSpec
-from sync.models import RunStatus, SyncRun
+from sync.models import Direction, RunStatus, SyncRun
 
 CHUNK_ROWS = 1000
 PREVIEW_LIMIT = 100
-Progress = Callable[[SyncRun], None]
 
 
 def run_push(
@@ -95,38 +90,26 @@ def run_push(
     The run ends `succeeded`, `partial` (some records failed), `failed` (the
     message says why) or `cancelled` (another run of the job holds the
     lock). Raises, after recording the run as failed, the errors worth
-    retrying the whole run for (`RETRYABLE`: HubSpot or a database
+    retrying the whole run for (`outcome.RETRYABLE`: HubSpot or a database
     unavailable); other failures are recorded and not raised.
     """
-    dry_run = dry_run or spec.dry_run
-    connection = redis_connect(str(settings.REDIS_URL))
-    lock = JobLock(connection, spec.job_id, ttl=lock_ttl())
-    try:
-        taken = lock.acquire()
-    except redis.RedisError as error:
-        runs.run_finished(run, Counts(), ClientStats(), status=RunStatus.FAILED, error=f"{error}")
-        raise RateLimiterUnavailable(f"The job lock's Redis failed: {error}") from error
-    if not taken:
-        return runs.run_cancelled(run, "Already running: another run of this job holds its lock.")
-    try:
-        runs.run_started(run)
-        with (
-            HubSpotClient(spec.account, redis_client=connection) as client,
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sync-{spec.name}") as sending,
-        ):
+    with locked(spec, run, Direction.PUSH) as session:
+        if session is None:
+            return run
+        client, lock = session
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sync-{spec.name}") as sending:
             push = PushRun(
-                spec, run, client, lock, sending, dry_run=dry_run, retry_failed=retry_failed
+                spec,
+                run,
+                client,
+                lock,
+                sending,
+                dry_run=dry_run or spec.dry_run,
+                retry_failed=retry_failed,
             )
             push.keys = keys
             push.on_progress = on_progress
             return push.execute()
-    finally:
-        lock.release()
-        connection.close()
-
-
-def lock_ttl() -> float:
-    return float(getattr(settings, "SLUICEGATE_SYNC_LOCK_SECONDS", DEFAULT_TTL))
 
 
 @dataclass(frozen=True, slots=True)

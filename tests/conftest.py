@@ -22,6 +22,14 @@ def worker_suffix(worker_id: str) -> str:
     return f"{settings.DATABASES['default']['NAME']}_{worker_id}".lower()
 
 
+@pytest.fixture
+def client() -> Any:
+    """Django's test client, routing requests as production does (`tests.client`)."""
+    from tests.client import RoutedClient
+
+    return RoutedClient()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _celery_queue_of_this_process() -> Iterator[str]:
     """Tasks go to this test process's own queue in the shared broker (`tests.queues`)."""

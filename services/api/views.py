@@ -11,7 +11,13 @@ import json
 from typing import Any
 
 import psycopg
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -76,6 +82,41 @@ class ApiView(APIView):
     principal: Principal
     access: Access
     scripts: Fired | None = None  # the request's event, when event scripts are configured for it
+
+    @classmethod
+    def answer_permitted(
+        cls, request: HttpRequest, kwargs: dict[str, Any]
+    ) -> HttpResponseBase | None:
+        """DRF's `dispatch` of this view, for a caller it authenticates and permits; else None.
+
+        The same steps as `dispatch` (authentication, permissions, throttles,
+        the handler, the error envelope, `finalize_response`), run only once
+        the credential is known good: a refused caller (no, bad or expired
+        credential, inactive app or role), or one whose credential cannot be
+        checked now, returns None here, before anything is counted, and the
+        full path answers it. `config.handlers` calls
+        this for table reads instead of resolving the URL and building the
+        view through Django.
+        """
+        view = cls()
+        view.args, view.kwargs = (), kwargs
+        view.format_kwarg = None
+        drf_request = view.initialize_request(request, **kwargs)
+        view.request = drf_request
+        view.headers = view.default_response_headers
+        try:
+            view.perform_authentication(drf_request)
+            view.check_permissions(drf_request)
+        except Exception:  # refused, or unable to tell: the full path answers
+            return None
+        try:
+            view.initial(drf_request, **kwargs)
+            handler = getattr(view, str(drf_request.method).lower(), view.http_method_not_allowed)
+            response = handler(drf_request, **kwargs)
+        except Exception as exc:
+            response = view.handle_exception(exc)
+        view.response = view.finalize_response(drf_request, response, **kwargs)
+        return view.response
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)

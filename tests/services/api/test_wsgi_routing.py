@@ -110,3 +110,160 @@ def test_the_admin_goes_through_the_full_stack(application: Application) -> None
     status, headers, _body = call(application, "/admin/login/")
     assert status.startswith("200")
     assert "csrftoken" in headers.get("Set-Cookie", "")
+
+
+# --- table reads: the API handler's own way to the table view ------------------------------
+
+COMPARED_HEADERS = (
+    "Content-Type", "Content-Disposition", "WWW-Authenticate", "Allow", "Retry-After",
+    "X-Content-Type-Options", "Referrer-Policy", "X-RateLimit-Limit",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v2/svc/_table/books",
+        "/api/v2/svc/_table/books/7",
+        "/api/v2/svc/_table/extra.notes/1,2",
+        "/api/v2/svc/_table/bo%20oks/a b",
+        "/api/v2/_spec/_table/books",
+    ],
+)
+def test_table_routes_match_as_the_url_patterns_do(path: str) -> None:
+    from django.urls import resolve
+
+    from config.handlers import ApiHandler
+
+    expected = resolve(path)
+    match = ApiHandler().table_match(path)
+    assert match is not None
+    assert (match.func, match.args, match.kwargs, match.url_name, match.route) == (
+        expected.func, expected.args, expected.kwargs, expected.url_name, expected.route,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v2/svc/_table",
+        "/api/v2/svc/_table/",
+        "/api/v2/svc/_table/books/",
+        "/api/v2/svc/_table/books/1/2",
+        "/api/v2/svc/_schema/books",
+        "/api/v2/user/session",
+    ],
+)
+def test_other_paths_are_left_to_the_url_patterns(path: str) -> None:
+    from config.handlers import ApiHandler
+
+    assert ApiHandler().table_match(path) is None
+
+
+def comparable(answer: tuple[str, dict[str, str], bytes]) -> tuple[Any, ...]:
+    """Status, body and the compared headers; an error's request id left out (each call has its own)."""
+    status, headers, body = answer
+    try:
+        data: Any = json.loads(body)
+    except ValueError:
+        data = body
+    if isinstance(data, dict) and isinstance(data.get("error"), dict):
+        assert data["error"].pop("request_id") == headers["X-Request-Id"]
+    return status, data, {name: headers.get(name) for name in COMPARED_HEADERS}
+
+
+def both_ways(
+    app: Application, path: str, **headers: str
+) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """The answer of the API handler (table reads by its own way) and of the full stack."""
+    direct = comparable(call(app.api, path, **headers))  # type: ignore[arg-type]
+    full = comparable(call(app.site, path, **headers))  # type: ignore[arg-type]
+    return direct, full
+
+
+def test_table_reads_answer_as_the_full_stack_does(
+    application: Application, admin_key: str, target_service: Service
+) -> None:
+    from rbac.audit import flush
+    from rbac.models import AuditRecord
+    from tests.services.api.conftest import grant
+
+    books = f"/api/v2/{target_service.name}/_table/books"
+    narrow = grant(
+        target_service,
+        [{"component": "_table/books", "verbs": ["GET"], "readable_columns": ["id", "title"],
+          "row_filter": "id < 3"}],
+    ).key  # fmt: skip
+    inactive = grant(target_service, [{"component": "*", "verbs": ["GET"]}], app_active=False).key
+    cases = [
+        (f"{books}/1", {"X-API-Key": admin_key}),
+        (f"{books}/999999", {"X-API-Key": admin_key}),
+        (f"{books}?include_count=true&limit=2&order=title%20desc", {"X-API-Key": admin_key}),
+        (f"{books}?filter=id%3D%27x", {"X-API-Key": admin_key}),
+        (f"{books}?limit=-1", {"X-API-Key": admin_key}),
+        (f"{books}?limit=2", {"X-API-Key": admin_key, "Accept": "text/csv"}),
+        (f"/api/v2/{target_service.name}/_table/nope", {"X-API-Key": admin_key}),
+        ("/api/v2/no-such-service/_table/books", {"X-API-Key": admin_key}),
+        (f"{books}/1", {}),
+        (f"{books}/1", {"X-API-Key": "sg_not-a-key"}),
+        (f"{books}/1", {"X-API-Key": narrow}),
+        (f"{books}/5", {"X-API-Key": narrow}),
+        (f"{books}?filter=price%3E1", {"X-API-Key": narrow}),
+        (f"{books}", {"X-API-Key": inactive}),
+        (f"{books}/1", {"X-API-Key": admin_key, "Origin": "https://elsewhere.example"}),
+    ]
+    flush()  # earlier tests' records
+    before = AuditRecord.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    for path, headers in cases:
+        direct, full = both_ways(application, path, **headers)
+        assert direct == full, (path, headers)
+    # Each call left one audit record, the same both ways; a call refused by
+    # the middleware (the foreign Origin) names its service and table only
+    # on the table reads' way, which knows the route before the middleware runs.
+    flush()
+    fields = ("username", "app", "role", "verb", "status", "rows", "path", "service", "table")
+    records = list(AuditRecord.objects.filter(id__gt=before).order_by("id").values_list(*fields))
+    assert len(records) == 2 * len(cases)
+    for direct_record, full_record in zip(records[0::2], records[1::2], strict=True):
+        assert direct_record[:7] == full_record[:7]
+        assert full_record[7:] in (direct_record[7:], ("", ""))
+
+
+@pytest.fixture
+def own_counters(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Rate-limit counters of this test alone (each test database numbers its limits from 1)."""
+    import secrets
+
+    import redis
+    from django.conf import settings
+
+    from rbac import limits
+
+    prefix = f"sg:ratelimit-test-{secrets.token_hex(8)}"
+    monkeypatch.setattr(limits, "KEY_PREFIX", prefix)
+    limits.forget_limiter()
+    yield
+    limits.forget_limiter()
+    client = redis.Redis.from_url(str(settings.REDIS_URL))
+    keys = list(client.scan_iter(match=f"{prefix}:*"))
+    if keys:
+        client.delete(*keys)
+
+
+def test_a_rate_limit_counts_a_table_read_once_and_refuses_as_the_full_stack(
+    application: Application, target_service: Service, own_counters: None
+) -> None:
+    from rbac.models import App, Limit
+    from tests.services.api.conftest import grant
+
+    key = grant(target_service, [{"component": "*", "verbs": ["GET"]}]).key
+    app = App.objects.get(default_role__name__startswith="role-", name__startswith="app-")
+    Limit.objects.create(name="two-a-minute", scope="app", app=app, rate=2, period="minute")
+    path = f"/api/v2/{target_service.name}/_table/books/1"
+    first = comparable(call(application.api, path, **{"X-API-Key": key}))  # type: ignore[arg-type]
+    second = comparable(call(application.api, path, **{"X-API-Key": key}))  # type: ignore[arg-type]
+    assert (first[0][:3], second[0][:3]) == ("200", "200")
+    assert first[2]["X-RateLimit-Limit"] == "2"
+    direct, full = both_ways(application, path, **{"X-API-Key": key})
+    assert direct[0].startswith("429")
+    assert direct == full

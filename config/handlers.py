@@ -55,10 +55,13 @@ API_PREFIX = "/api/v2/"
 TABLE_PATH = re.compile(r"/api/v2/(?P<service>[^/]+)/_table/(?P<table>[^/]+)(?:/(?P<pk>[^/]+))?")
 
 
-def is_api_call(environ: dict[str, Any]) -> bool:
-    """Whether a request goes to the API handler: under `/api/v2/`, without a session cookie."""
+def is_api_call(environ: dict[str, Any], session_cookie: str) -> bool:
+    """Whether a request goes to the API handler: under `/api/v2/`, without `session_cookie`.
+
+    `session_cookie` is the session cookie's name followed by "=".
+    """
     return environ.get("PATH_INFO", "").startswith(API_PREFIX) and (
-        settings.SESSION_COOKIE_NAME + "=" not in environ.get("HTTP_COOKIE", "")
+        session_cookie not in environ.get("HTTP_COOKIE", "")
     )
 
 
@@ -197,11 +200,12 @@ class Application:
     def __init__(self) -> None:
         self.site = WSGIHandler()
         self.api = ApiHandler()
+        self.session_cookie = settings.SESSION_COOKIE_NAME + "="
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
-        if is_api_call(environ):
+        if is_api_call(environ, self.session_cookie):
             return self.api(environ, start_response)
         return self.site(environ, start_response)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.test import Client
 from django.test.client import ClientHandler
 
@@ -27,7 +28,8 @@ class RoutedHandler:
         self.site = ClientHandler(enforce_csrf_checks)
 
     def __call__(self, environ: dict[str, Any]) -> Any:
-        return (self.api if is_api_call(environ) else self.site)(environ)
+        cookie = settings.SESSION_COOKIE_NAME + "="
+        return (self.api if is_api_call(environ, cookie) else self.site)(environ)
 
 
 class RoutedClient(Client):

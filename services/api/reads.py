@@ -46,7 +46,8 @@ class ReadContext:
 
 
 def json_response(body: bytes | str, status: int = 200) -> HttpResponse:
-    return HttpResponse(body, status=status, content_type=JSON)
+    # The charset given, Django need not parse it out of the content type.
+    return HttpResponse(body, status=status, content_type=JSON, charset="utf-8")
 
 
 def stream_format(accept: str, options: Options) -> str | None:

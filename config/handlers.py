@@ -23,20 +23,18 @@ checks that the matches agree with Django's resolver.
 
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import django
 from django.conf import settings
 from django.core.handlers.base import BaseHandler
-from django.core.handlers.wsgi import WSGIHandler, get_script_name
-from django.db import close_old_connections
+from django.core.handlers.wsgi import WSGIHandler
 from django.http import HttpRequest, HttpResponseBase
 from django.test.utils import override_settings
-from django.urls import ResolverMatch, resolve, set_script_prefix
+from django.urls import ResolverMatch, resolve
 from django.utils.log import log_response
 
 BROWSER_ONLY = frozenset(
@@ -192,63 +190,8 @@ class ApiRoutes(BaseHandler):
         return answer
 
 
-def check_connections() -> None:
-    """Drop this thread's platform database connections that are broken or past their age.
-
-    What the request signals' `close_old_connections` receiver does (see `ApiHandler`).
-    """
-    close_old_connections()
-
-
-class Body:
-    """A response's body for the server, closed without Django's `request_finished` signal."""
-
-    def __init__(self, response: HttpResponseBase) -> None:
-        self.response = response
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self.response)
-
-    def close(self) -> None:
-        """What `HttpResponseBase.close` does, with the signal's connection check done directly."""
-        response: Any = self.response
-        try:
-            for closer in response._resource_closers:
-                with contextlib.suppress(Exception):
-                    closer()
-            response._resource_closers.clear()
-            response.closed = True
-        finally:
-            check_connections()
-
-
 class ApiHandler(ApiRoutes, WSGIHandler):
-    """The WSGI handler of API calls (see `ApiRoutes`).
-
-    It sends no `request_started` / `request_finished` signal: dispatching
-    them costs about a tenth of a one-row read's own work here. What their
-    receivers do that matters for an API call, dropping this thread's
-    platform database connection when it is broken or past its age, it does
-    itself before and after each call. The others clear DEBUG's query log,
-    reset a URL configuration this handler never sets, and close Django's
-    cache clients (a no-op for its Redis cache). A receiver that must see
-    API calls belongs in the API's middleware instead.
-    """
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        """`WSGIHandler.__call__` without the request signals."""
-        set_script_prefix(get_script_name(environ))
-        check_connections()
-        request = self.request_class(environ)
-        response: Any = self.get_response(request)
-        response._handler_class = self.__class__
-        status = f"{response.status_code} {response.reason_phrase}"
-        headers = [
-            *response.items(),
-            *(("Set-Cookie", cookie.output(header="")) for cookie in response.cookies.values()),
-        ]
-        start_response(status, headers)
-        return Body(response)
+    """The WSGI handler of API calls (see `ApiRoutes`)."""
 
 
 class Application:
@@ -262,10 +205,9 @@ class Application:
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
-        handler: Callable[..., Iterable[bytes]] = (
-            self.api if is_api_call(environ, self.session_cookie) else self.site
-        )
-        return handler(environ, start_response)
+        if is_api_call(environ, self.session_cookie):
+            return self.api(environ, start_response)
+        return self.site(environ, start_response)
 
 
 def get_application() -> Application:

@@ -7,17 +7,12 @@ every test that calls the API exercises the path production serves it by.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
-from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
 from django.test import Client
 from django.test.client import ClientHandler
 
-import config.handlers
 from config.handlers import ApiRoutes, is_api_call
 
 
@@ -43,22 +38,3 @@ class RoutedClient(Client):
     def __init__(self, enforce_csrf_checks: bool = False, **defaults: Any) -> None:
         super().__init__(enforce_csrf_checks, **defaults)
         self.handler = RoutedHandler(enforce_csrf_checks)  # type: ignore[assignment]
-
-
-@contextmanager
-def keeping_the_test_transaction() -> Iterator[None]:
-    """For WSGI calls inside a test: no request closes the test's database connection.
-
-    As Django's test client does for its requests; `config.handlers.ApiHandler`
-    checks the connection itself rather than through the request signals.
-    """
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
-    check = config.handlers.check_connections
-    config.handlers.check_connections = lambda: None
-    try:
-        yield
-    finally:
-        config.handlers.check_connections = check
-        request_started.connect(close_old_connections)
-        request_finished.connect(close_old_connections)

@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 
 from config.handlers import Application
 from services.models import Service
-from tests.client import keeping_the_test_transaction
 from tests.conftest import scratch_database
 from tests.services.api.conftest import grant, make_service
 
@@ -118,10 +119,14 @@ def application(db: None, settings: Any) -> Iterator[Application]:
     request_log = logging.getLogger("django.request")
     level = request_log.level
     request_log.setLevel(logging.ERROR)
+    # As Django's test client does: the test's transaction must outlive each request.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
     try:
-        with keeping_the_test_transaction():
-            yield Application()
+        yield Application()
     finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
         request_log.setLevel(level)
 
 

@@ -65,7 +65,11 @@ def call(app: Application, path: str, **headers: str) -> tuple[str, dict[str, st
     def start_response(status: str, response_headers: list[tuple[str, str]], *exc: Any) -> None:
         answer["status"], answer["headers"] = status, dict(response_headers)
 
-    body = b"".join(app(environ, start_response))
+    served = app(environ, start_response)
+    body = b"".join(served)
+    close = getattr(served, "close", None)
+    if close is not None:
+        close()  # as a WSGI server does once the body is sent
     return answer["status"], answer["headers"], body
 
 
@@ -84,6 +88,29 @@ def test_an_api_key_call_answers_without_session_machinery(
     # Sized, so the server need not fall back to chunked encoding.
     assert headers["Content-Length"] == str(len(body))
     assert (application.api.calls, application.site.calls) == (1, 0)  # type: ignore[attr-defined]
+
+
+def test_a_table_read_served_by_the_application_runs_and_records_its_event_script(
+    application: Application, admin_key: str, target_service: Service
+) -> None:
+    from services.scripting import runs
+    from services.scripting.models import EventScript
+    from services.scripting.state import forget_scripts
+
+    name = f"{target_service.name}._table.books.{{id}}.get.pre_process"
+    script = EventScript.objects.create(name=name, source="pass")
+    forget_scripts()
+    try:
+        status, _headers, body = call(
+            application, f"/api/v2/{target_service.name}/_table/books/1", **{"X-API-Key": admin_key}
+        )
+        assert status.startswith("200"), body
+        # Recorded once the server closed the response (Django's request_finished),
+        # by the process's writer thread.
+        runs.writer.drain()
+        assert script.runs.count() == 1
+    finally:
+        forget_scripts()
 
 
 def test_an_anonymous_api_call_is_refused(application: Application) -> None:

@@ -94,9 +94,8 @@ class ApiView(APIView):
         the credential is known good: a refused caller (no, bad or expired
         credential, inactive app or role), or one whose credential cannot be
         checked now, returns None here, before anything is counted, and the
-        full path answers it. `config.handlers` calls
-        this for table reads instead of resolving the URL and building the
-        view through Django.
+        full path answers it. `config.handlers` calls this for table reads
+        instead of resolving the URL and building the view through Django.
         """
         view = cls()
         view.args, view.kwargs = (), kwargs

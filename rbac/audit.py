@@ -29,7 +29,6 @@ from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
-from django.core.signals import request_finished
 from django.db import close_old_connections, connection
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
@@ -222,9 +221,13 @@ def write_batch(batch: Sequence[tuple[Any, ...]]) -> None:
         for row in rows:
             fields = dict(zip(FIELDS, row, strict=True))
             fields["time"] = row[0].isoformat()
-            audit_logger.info(
-                json.dumps(fields), extra={"audit": fields, "request_id": fields["request_id"]}
-            )
+            # What `audit_logger.info` does, without looking up its caller
+            # (the writer thread, always): a good share of a line's cost.
+            record = audit_logger.makeRecord(
+                audit_logger.name, logging.INFO, __file__, 0, json.dumps(fields), (), None,
+                extra={"audit": fields, "request_id": fields["request_id"]},
+            )  # fmt: skip
+            audit_logger.handle(record)
 
 
 def copy_rows(rows: Sequence[tuple[Any, ...]]) -> None:
@@ -251,15 +254,6 @@ def flush() -> int:
 
 
 atexit.register(flush)
-
-
-def flush_after_test_request(sender: Any, **kwargs: Any) -> None:
-    """Django's test client closes its answers with no handler class: write the trail at once."""
-    if sender is None:
-        flush()
-
-
-request_finished.connect(flush_after_test_request, dispatch_uid="sluicegate-audit-test-flush")
 
 
 # --- the middleware -------------------------------------------------------------

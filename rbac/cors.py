@@ -243,7 +243,10 @@ class CorsMiddleware(LibraryCorsMiddleware):
         response = self.get_response(request)
         assert isinstance(response, HttpResponseBase)  # sync mode: never awaitable
         if API_PATH.match(request.path_info):
-            patch_vary_headers(response, ("origin",))
+            if "Vary" in response.headers:
+                patch_vary_headers(response, ("origin",))
+            else:
+                response.headers["Vary"] = "origin"  # what patch_vary_headers would set
         return response
 
 

@@ -84,11 +84,17 @@ class DbIdentity:
 # The identity of the request this thread is serving. Set at the start of every
 # API request (and left set, so a streamed answer read after the view returned
 # still runs as it); None outside requests.
-_identity: ContextVar[DbIdentity | None] = ContextVar("sluicegate_db_identity", default=None)
+_identity: ContextVar[Callable[[], DbIdentity] | None] = ContextVar(
+    "sluicegate_db_identity", default=None
+)
 
 
-def set_db_identity(identity: DbIdentity | None) -> None:
-    """Make `identity` the one the following transactions of this request assume."""
+def set_db_identity(identity: Callable[[], DbIdentity] | None) -> None:
+    """Make `identity()` the one the following transactions of this request assume.
+
+    A callable, so requests to services that assume no roles (most) never
+    work out who they would be.
+    """
     _identity.set(identity)
 
 
@@ -266,9 +272,10 @@ def _begin(config: ServiceConfig, *, read_only: bool) -> tuple[Pool, Connection]
 
 def _assume_identity(pool: Pool, conn: Connection) -> None:
     """Run the open transaction as the request's PostgreSQL role, with its claims."""
-    identity = _identity.get()
-    if identity is None:
+    identify = _identity.get()
+    if identify is None:
         return  # platform work (sync jobs), not a request: the service's own user
+    identity = identify()
     try:
         session.assume_role(conn, pg_role=identity.pg_role, claims=identity.claims)
     except BaseException:
@@ -462,7 +469,8 @@ def autocommit_connection(config: ServiceConfig) -> Iterator[Connection]:
     ServiceUnavailable as `read_transaction` does.
     """
     pool, conn = _checkout(config, deadline=monotonic() + _pool_timeout_seconds())
-    identity = _identity.get() if config.assume_roles else None
+    identify = _identity.get() if config.assume_roles else None
+    identity = identify() if identify is not None else None
     try:
         if identity is not None:
             session.assume_session_role(conn, pg_role=identity.pg_role, claims=identity.claims)

@@ -58,13 +58,27 @@ def demo_database(
         drop_database(name)
 
 
+def flush_audit_after_test_request(sender: Any, **kwargs: Any) -> None:
+    """Django's test client closes its answers with no handler class: write the trail at once."""
+    if sender is None:
+        from rbac.audit import flush
+
+        flush()
+
+
 @pytest.fixture(scope="session", autouse=True)
-def _audit_writer_released(django_db_setup: None) -> Iterator[None]:
-    """Before the test database is dropped, the audit writer gives its connection back."""
-    yield
+def _audit_writer_released(django_db_setup: None, django_db_blocker: object) -> Iterator[None]:
+    """Test requests' audit records are written when answered; what is still queued is
+    written, and the writer's connection given back, before the test database is dropped."""
+    from django.core.signals import request_finished
+
     from rbac.audit import writer
 
-    writer.release()
+    request_finished.connect(flush_audit_after_test_request, dispatch_uid="tests-audit-flush")
+    yield
+    request_finished.disconnect(dispatch_uid="tests-audit-flush")
+    with django_db_blocker.unblock():  # type: ignore[attr-defined]
+        writer.release()
 
 
 @pytest.fixture(autouse=True)

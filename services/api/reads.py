@@ -46,8 +46,14 @@ class ReadContext:
 
 
 def json_response(body: bytes | str, status: int = 200) -> HttpResponse:
-    # The charset given, Django need not parse it out of the content type.
-    return HttpResponse(body, status=status, content_type=JSON, charset="utf-8")
+    """A JSON answer with its length (the charset given: Django need not parse it out)."""
+    content = body.encode() if isinstance(body, str) else body
+    return HttpResponse(
+        content,
+        status=status,
+        charset="utf-8",
+        headers={"Content-Type": JSON, "Content-Length": str(len(content))},
+    )
 
 
 def stream_format(accept: str, options: Options) -> str | None:

@@ -8,6 +8,7 @@ caller learns nothing about what exists.
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -45,6 +46,14 @@ from services.scripting.dispatch import Fired, ScriptAnswer, post_process, pre_p
 from services.sql.policy import Policy
 from services.sql.schema import SchemaSnapshot, Table
 
+# `ApiView.shared`: (view class, attribute) -> the instances of the classes it names.
+_components: dict[tuple[type, str], tuple[Any, ...]] = {}
+
+
+def db_identity(principal: Principal) -> DbIdentity:
+    """Who `principal`'s requests act as in a service that assumes roles."""
+    return DbIdentity(pg_role=database_role(principal), claims=database_claims(principal))
+
 
 def request_values(request: Request) -> dict[str, Any]:
     """Query parameters, plus the JSON body's keys for a POST tunnelled as GET."""
@@ -81,6 +90,7 @@ class ApiView(APIView):
     throttle_classes = (ApiRateLimit,)
     principal: Principal
     access: Access
+    permitted = False  # `answer_permitted` has authenticated and permitted the caller
     scripts: Fired | None = None  # the request's event, when event scripts are configured for it
 
     @classmethod
@@ -108,6 +118,7 @@ class ApiView(APIView):
             view.check_permissions(drf_request)
         except Exception:  # refused, or unable to tell: the full path answers
             return None
+        view.permitted = True
         try:
             view.initial(drf_request, **kwargs)
             handler = getattr(view, str(drf_request.method).lower(), view.http_method_not_allowed)
@@ -122,10 +133,41 @@ class ApiView(APIView):
         principal = principal_of(request)
         assert principal is not None  # HasUsableRole refused the request otherwise
         self.principal = principal
-        set_db_identity(
-            DbIdentity(pg_role=database_role(principal), claims=database_claims(principal))
-        )
+        set_db_identity(partial(db_identity, principal))
         self.scripts = pre_process(self, request, kwargs)
+
+    def check_permissions(self, request: Request) -> None:
+        """DRF's check, skipped when `answer_permitted` has just made it."""
+        if not self.permitted:
+            super().check_permissions(request)
+
+    def shared(self, attribute: str) -> list[Any]:
+        """One instance of each class the view's `attribute` names, made once per view class.
+
+        DRF makes new ones on every request; these (authentication,
+        permission, throttle, parser and renderer classes) keep no state
+        between calls, so one set serves every request and thread.
+        """
+        key = (type(self), attribute)
+        found = _components.get(key)
+        if found is None:
+            found = _components[key] = tuple(kind() for kind in getattr(self, attribute))
+        return list(found)
+
+    def get_authenticators(self) -> list[Any]:
+        return self.shared("authentication_classes")
+
+    def get_permissions(self) -> list[Any]:
+        return self.shared("permission_classes")
+
+    def get_throttles(self) -> list[Any]:
+        return self.shared("throttle_classes")
+
+    def get_parsers(self) -> list[Any]:
+        return self.shared("parser_classes")
+
+    def get_renderers(self) -> list[Any]:
+        return self.shared("renderer_classes")
 
     def handle_exception(self, exc: Exception) -> Response:
         """A pre_process script's own answer is sent as it is."""

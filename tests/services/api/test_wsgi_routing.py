@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+import weakref
 from collections.abc import Iterator
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.contrib.auth.models import User
@@ -15,6 +17,7 @@ from django.test import Client
 
 from config.handlers import Application
 from services.models import Service
+from tests.conftest import flush_audit_after_test_request
 
 
 class Counted:
@@ -30,9 +33,12 @@ class Counted:
 
 @pytest.fixture
 def application() -> Iterator[Application]:
-    # As Django's test client does: the test's transaction must outlive each request.
+    # As Django's test client does: the test's transaction must outlive each
+    # request. Without the suite's own receiver (for the test client's
+    # answers), only Django's listen, as in production.
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
+    request_finished.disconnect(dispatch_uid="tests-audit-flush")
     try:
         app = Application()
         app.api, app.site = Counted(app.api), Counted(app.site)  # type: ignore[assignment]
@@ -40,6 +46,7 @@ def application() -> Iterator[Application]:
     finally:
         request_started.connect(close_old_connections)
         request_finished.connect(close_old_connections)
+        request_finished.connect(flush_audit_after_test_request, dispatch_uid="tests-audit-flush")
 
 
 def call(app: Application, path: str, **headers: str) -> tuple[str, dict[str, str], bytes]:
@@ -111,6 +118,48 @@ def test_a_table_read_served_by_the_application_runs_and_records_its_event_scrip
         assert script.runs.count() == 1
     finally:
         forget_scripts()
+
+
+def test_the_api_handler_calls_the_request_signals_receivers_itself_or_sends_the_signals(
+    application: Application, admin_key: str, target_service: Service, monkeypatch: Any
+) -> None:
+    from config import handlers
+
+    heard: list[tuple[str, Any]] = []
+
+    def own(signal: Any, sender: Any, **kwargs: Any) -> None:
+        heard.append(("started" if signal is request_started else "finished", sender))
+
+    path = f"/api/v2/{target_service.name}/_table/books/1"
+    request_started.connect(own)
+    request_finished.connect(own)
+    try:
+        # Another receiver listens: both signals are sent, to it too.
+        sent = mock.patch.object(request_finished, "send", wraps=request_finished.send)
+        with sent as send:
+            status, _headers, _body = call(application, path, **{"X-API-Key": admin_key})
+        assert status.startswith("200")
+        assert heard == [("started", handlers.ApiHandler), ("finished", handlers.ApiHandler)]
+        assert send.call_count == 1
+        # Every receiver counted as one of Django's own (other tests may have left
+        # theirs): called directly, each signal's once, the finished ones once the
+        # server closes the answer.
+        connected = {
+            found
+            for signal in (request_started, request_finished)
+            for _key, receiver, _is_async in signal.receivers
+            if (found := receiver() if isinstance(receiver, weakref.ref) else receiver)
+        }
+        monkeypatch.setattr(handlers, "DJANGO_RECEIVERS", frozenset(connected))
+        heard.clear()
+        with sent as send:
+            status, _headers, _body = call(application, path, **{"X-API-Key": admin_key})
+        assert status.startswith("200")
+        assert heard == [("started", handlers.ApiHandler), ("finished", handlers.ApiHandler)]
+        assert send.call_count == 0
+    finally:
+        request_started.disconnect(own)
+        request_finished.disconnect(own)
 
 
 def test_an_anonymous_api_call_is_refused(application: Application) -> None:

@@ -144,9 +144,9 @@ class ApiView(APIView):
     def shared(self, attribute: str) -> list[Any]:
         """One instance of each class the view's `attribute` names, made once per view class.
 
-        DRF makes new ones on every request; these (authentication,
-        permission, throttle, parser and renderer classes) keep no state
-        between calls, so one set serves every request and thread.
+        DRF makes new ones on every request; the authentication, permission
+        and throttle classes of the API keep no state between calls, so one
+        set serves every request and thread.
         """
         key = (type(self), attribute)
         found = _components.get(key)
@@ -162,12 +162,6 @@ class ApiView(APIView):
 
     def get_throttles(self) -> list[Any]:
         return self.shared("throttle_classes")
-
-    def get_parsers(self) -> list[Any]:
-        return self.shared("parser_classes")
-
-    def get_renderers(self) -> list[Any]:
-        return self.shared("renderer_classes")
 
     def handle_exception(self, exc: Exception) -> Response:
         """A pre_process script's own answer is sent as it is."""

@@ -86,9 +86,12 @@ class RateLimiter:
 
     def check(self, token: str, *, search: bool, config: SimulatorConfig) -> Decision:
         """Count one request of `token`; return whether it may be served and its headers."""
-        now = self._clock.now()
         window = config.burst_window_seconds
         with self._lock:
+            # Read under the lock, so the logs stay in time order: a request
+            # whose thread read the clock first but locked second would sit
+            # behind a newer one and still be counted after its window passed.
+            now = self._clock.now()
             state = self._tokens.setdefault(token, _TokenState())
             state.requests += 1
             day = int(now // DAY_SECONDS)

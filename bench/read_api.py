@@ -21,13 +21,16 @@ applies: both off. Targets: L >= 0.9x O, and P >= 0.95x O (the audit's own cost)
 Beside req/s and latency it reports CPU ms per response (gunicorn plus the
 server's PostgreSQL sessions, from /proc), which a busy shared machine
 disturbs far less than throughput. The demo database is VACUUM ANALYZEd
-first, as a production table would be.
+first, as a production table would be, and checkpointed, so the load's
+writes are not flushed to disk in the middle of the measurements.
 
 One rule: everything made here (servers, demo database, login role, admin
 API key) is removed or revoked again, whatever fails; a server that answers
 errors is reported with its error counts and never crashes the run.
 BENCH_SECONDS sets the counted seconds per run (5), BENCH_ROUNDS how many
-interleaved rounds to take the best of (2); BENCH_ONLY=X measures the X row only.
+interleaved rounds to take the best of (3: on a machine this busy, two
+rounds were not always enough to get one undisturbed run of every server);
+BENCH_ONLY=X measures the X row only.
 """
 
 from __future__ import annotations
@@ -511,13 +514,15 @@ def exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 def run() -> list[str]:
     seconds = float(os.environ.get("BENCH_SECONDS", "5"))
-    rounds = max(1, int(os.environ.get("BENCH_ROUNDS", "2")))
+    rounds = max(1, int(os.environ.get("BENCH_ROUNDS", "3")))
     load_demo(DEMO_DATABASE)
     with psycopg.connect(platform_conninfo(dbname=DEMO_DATABASE), autocommit=True) as conn:
         # Freshly COPYed tables have no statistics until autovacuum gets round to
         # them; without, a literal OFFSET plans as seq scan + sort (3x the cost of
         # the index scan a parameter gets): measure the steady state instead.
         conn.execute("VACUUM (ANALYZE)")
+        with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
+            conn.execute("CHECKPOINT")  # superusers and pg_checkpoint only
     logdir = Path(tempfile.mkdtemp(prefix="sluicegate-bench-"))
     servers: list[Server] = []
     keep_logs = False

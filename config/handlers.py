@@ -218,11 +218,13 @@ def django_receivers(signal: Signal) -> list[Callable[..., Any]] | None:
 class Body:
     """A response's body for the server: closing it finishes the request as Django's would.
 
-    `HttpResponseBase.close`, with `request_finished`'s receivers called directly.
+    `HttpResponseBase.close`, with `request_finished`'s receivers called
+    directly while all are Django's own (looked at then: the request may have
+    connected one, as a first event script does).
     """
 
-    def __init__(self, response: HttpResponseBase, finished: list[Callable[..., Any]]) -> None:
-        self.response, self.finished = response, finished
+    def __init__(self, response: HttpResponseBase) -> None:
+        self.response = response
 
     def __iter__(self) -> Iterator[bytes]:
         return iter(self.response)
@@ -236,19 +238,24 @@ class Body:
             response._resource_closers.clear()
             response.closed = True
         finally:
-            for receiver in self.finished:
-                receiver(signal=signals.request_finished, sender=response._handler_class)
+            sender = response._handler_class
+            finished = django_receivers(signals.request_finished)
+            if finished is None:
+                signals.request_finished.send(sender=sender)
+            else:
+                for receiver in finished:
+                    receiver(signal=signals.request_finished, sender=sender)
 
 
 class ApiHandler(ApiRoutes, WSGIHandler):
     """The WSGI handler of API calls (see `ApiRoutes`).
 
-    While only Django's own receivers listen to the request signals, it calls
+    While only Django's own receivers listen to a request signal, it calls
     them itself, as `Signal.send` would, without the dispatch machinery (a
     lock, the sender's id, lists rebuilt on every call), which costs a few
     percent of a one-row read here. Once other code connects a receiver
-    (event scripts record their runs on `request_finished`), calls go
-    through `WSGIHandler.__call__`, which sends both signals.
+    (event scripts record their runs on `request_finished`), that signal is
+    sent as usual.
     """
 
     def __call__(  # type: ignore[override]  # a WSGI body: any iterable, not only a response
@@ -256,8 +263,7 @@ class ApiHandler(ApiRoutes, WSGIHandler):
     ) -> Iterable[bytes]:
         """`WSGIHandler.__call__`, with the signals' receivers called directly when they may be."""
         started = django_receivers(signals.request_started)
-        finished = django_receivers(signals.request_finished)
-        if started is None or finished is None:
+        if started is None:
             served: Iterable[bytes] = super().__call__(environ, start_response)
             return served
         set_script_prefix(get_script_name(environ))
@@ -272,7 +278,7 @@ class ApiHandler(ApiRoutes, WSGIHandler):
             *(("Set-Cookie", cookie.output(header="")) for cookie in response.cookies.values()),
         ]
         start_response(status, headers)
-        body = Body(response, finished)
+        body = Body(response)
         if getattr(response, "file_to_stream", None) is not None and environ.get(
             "wsgi.file_wrapper"
         ):

@@ -8,7 +8,7 @@ rate limiter and the job locks are cleared from Redis before and after.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -20,7 +20,8 @@ from django.conf import settings
 from config.database import platform_conninfo
 from services.models import Service
 from services.schema_cache import refresh_snapshot
-from sync.hubspot.settings import RetryPolicy, Timeouts
+from sync.hubspot.ratelimit import RateLimiter
+from sync.hubspot.settings import AccountSettings, RetryPolicy, Timeouts
 from sync.hubspot.simulator import Simulator
 from sync.jobspec import JobSpec
 from sync.keys import sync_key
@@ -69,13 +70,20 @@ def source_database(
         yield name
 
 
-def _clear_redis() -> None:
+def _clear_redis(limiters: Iterable[AccountSettings]) -> None:
+    """Forget these accounts' rate limiters and this installation's job locks.
+
+    Only these: the shared Redis also holds the limiters of other test
+    processes' accounts (another worker's simulator), which may be counting
+    a run at this moment; wiping them would let that run past its limit.
+    """
     client = redis.Redis.from_url(str(settings.REDIS_URL))
     try:
-        for pattern in ("sg:hubspot:*", sync_key("lock:*")):
-            keys = list(client.scan_iter(match=pattern))
-            if keys:
-                client.delete(*keys)
+        for account in limiters:
+            RateLimiter(client, account).forget()
+        keys = list(client.scan_iter(match=sync_key("lock:*")))
+        if keys:
+            client.delete(*keys)
     finally:
         client.close()
 
@@ -179,7 +187,8 @@ def fast(spec: JobSpec) -> JobSpec:
 
 
 def build_world(source_database: str, simulator: Simulator) -> Iterator[World]:
-    _clear_redis()
+    simulated = AccountSettings(token=simulator.token, base_url=simulator.base_url)
+    _clear_redis([simulated])
     with psycopg.connect(platform_conninfo(dbname=source_database), autocommit=True) as conn:
         conn.execute(PEOPLE.encode())
     database = settings.DATABASES["default"]
@@ -198,7 +207,7 @@ def build_world(source_database: str, simulator: Simulator) -> Iterator[World]:
     account.set_token(simulator.token)
     account.save()
     yield World(source_database, simulator, service, account)
-    _clear_redis()
+    _clear_redis([simulated, *(each.settings() for each in HubSpotAccount.objects.all())])
 
 
 @pytest.fixture
